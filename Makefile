@@ -1,0 +1,37 @@
+# The two commands the README promises: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest schema clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; run: make PYTHON=python3 ..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/batchctl validate jobs.d
+
+lint: $(STAMP)
+	$(BIN)/ruff check runner tests bench
+	$(BIN)/ruff format --check runner tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict runner
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+schema: $(STAMP)
+	$(BIN)/batchctl schema
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,8 @@
+"""Exit codes of every command (DESIGN.md): Terraform's convention, sysexits for usage."""
+
+OK = 0
+ERROR = 1
+CHANGES = 2
+FAILED = 4
+USAGE = 64
+INTERRUPTED = 130

@@ -1,0 +1,50 @@
+"""`batchctl validate [DIR]`: check specs; nothing touched."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runner import jobsdir
+from runner.cli import exitcodes
+from runner.cli.app import TextOrJson, app
+
+
+@app.command()
+def validate(
+    folder: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Jobs folder or file.", show_default=True)
+    ] = Path("jobs.d"),
+    output: Annotated[
+        TextOrJson, typer.Option("--output", "-o", help="text or json.")
+    ] = TextOrJson.text,
+) -> int:
+    """Check every spec under DIR; print every error with file:line:column and field."""
+    specs = jobsdir.load(folder)
+    valid = not specs.errors
+    if output is TextOrJson.json:
+        document = {
+            "valid": valid,
+            "resources": specs.resource_count,
+            "errors": [e.to_json() for e in specs.errors],
+        }
+        typer.echo(json.dumps(document, indent=2))
+    elif valid:
+        kinds = Counter(["BatchJob"] * len(specs.jobs))
+        kinds["Target"] = specs.resource_count - len(specs.jobs)
+        parts = ", ".join(f"{n} {k}" for k, n in kinds.items() if n)
+        files = len(specs.files)
+        typer.echo(
+            f"{folder}: {specs.resource_count} resources valid ({parts}) "
+            f"in {files} file{'s' if files != 1 else ''}"
+        )
+    else:
+        for error in specs.errors:
+            typer.echo(str(error))
+        count = len(specs.errors)
+        typer.echo(f"{count} error{'s' if count != 1 else ''} in {folder}")
+    return exitcodes.OK if valid else exitcodes.ERROR

@@ -1,0 +1,178 @@
+"""Rules across resources: names, targets, dependencies, capabilities, description budget.
+
+Pure functions over a ``SpecSet``. Each error is placed at the field that
+causes it, and names the other place where two places are involved.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from runner.spec.capabilities import CAPABILITIES, check_job
+from runner.spec.errors import SpecError
+from runner.spec.identity import description_budget
+from runner.spec.loader import LoadedJob, SpecSet
+
+JobKey = tuple[str, str]
+
+
+def check_all(specs: SpecSet) -> list[SpecError]:
+    """Every cross-resource error of ``specs``."""
+    errors: list[SpecError] = []
+    jobs = _unique_jobs(specs, errors)
+    _check_local_target(specs, errors)
+    for loaded in specs.jobs:
+        _check_target(loaded, specs, errors)
+        _check_description(loaded, errors)
+    _check_dependencies(specs.jobs, jobs, errors)
+    _check_cycles(jobs, errors)
+    return errors
+
+
+def _where(loaded: LoadedJob) -> str:
+    line, _ = loaded.doc.locate(("metadata", "name"))
+    return f"{loaded.doc.file}:{line}"
+
+
+def _unique_jobs(specs: SpecSet, errors: list[SpecError]) -> dict[JobKey, LoadedJob]:
+    jobs: dict[JobKey, LoadedJob] = {}
+    for loaded in specs.jobs:
+        first = jobs.get(loaded.key)
+        if first is not None:
+            target, name = loaded.key
+            errors.append(
+                loaded.doc.error(
+                    ("metadata", "name"),
+                    f"job {name!r} is declared twice on target {target!r}: "
+                    f"here and at {_where(first)}",
+                )
+            )
+            continue
+        jobs[loaded.key] = loaded
+    return jobs
+
+
+def _check_local_target(specs: SpecSet, errors: list[SpecError]) -> None:
+    local = specs.targets.get("local")
+    if local is not None and local.doc is not None and local.kind != "local":
+        errors.append(
+            local.doc.error(
+                ("spec", local.kind),
+                "the target named 'local' is the embedded engine: it may only hold a local block",
+            )
+        )
+
+
+def _check_target(loaded: LoadedJob, specs: SpecSet, errors: list[SpecError]) -> None:
+    name = loaded.job.spec.target
+    target = specs.targets.get(name)
+    if target is None:
+        known = sorted(specs.targets)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; declared: {', '.join(known)}"
+        errors.append(loaded.doc.error(("spec", "target"), f"unknown target {name!r}{hint}"))
+        return
+    for path, message in check_job(loaded.job, CAPABILITIES[target.kind]):
+        errors.append(loaded.doc.error(path, message))
+
+
+def _check_description(loaded: LoadedJob, errors: list[SpecError]) -> None:
+    name = loaded.job.metadata.name
+    size = len(loaded.job.spec.description.encode())
+    budget = description_budget(name)
+    if size > budget:
+        errors.append(
+            loaded.doc.error(
+                ("spec", "description"),
+                f"is {size} bytes; at most {budget} fit, because the service allows 256 and "
+                f"batchctl appends ' [batchctl:{name}:<16-hex hash>]' "
+                f"({256 - budget} bytes) to recognise the job",
+            )
+        )
+
+
+def _dep_key(loaded: LoadedJob, index: int) -> JobKey:
+    dep = loaded.job.spec.depends_on[index]
+    return (dep.target or loaded.job.spec.target, dep.job)
+
+
+def _check_dependencies(
+    all_jobs: list[LoadedJob], jobs: dict[JobKey, LoadedJob], errors: list[SpecError]
+) -> None:
+    for loaded in all_jobs:
+        seen: set[JobKey] = set()
+        for index in range(len(loaded.job.spec.depends_on)):
+            key = _dep_key(loaded, index)
+            path = ("spec", "dependsOn", index, "job")
+            if key in seen:
+                errors.append(loaded.doc.error(path, f"job {key[1]!r} is listed twice"))
+                continue
+            seen.add(key)
+            if key not in jobs:
+                names = sorted(n for t, n in jobs if t == key[0])
+                close = difflib.get_close_matches(key[1], names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                errors.append(
+                    loaded.doc.error(path, f"no job named {key[1]!r} on target {key[0]!r}{hint}")
+                )
+
+
+def _check_cycles(jobs: dict[JobKey, LoadedJob], errors: list[SpecError]) -> None:
+    graph = {
+        key: [
+            _dep_key(loaded, i)
+            for i in range(len(loaded.job.spec.depends_on))
+            if _dep_key(loaded, i) in jobs
+        ]
+        for key, loaded in jobs.items()
+    }
+    done: set[JobKey] = set()
+    reported: set[tuple[JobKey, ...]] = set()
+
+    # Iterative DFS: a campaign may hold thousands of jobs in one chain.
+    for start in sorted(graph):
+        if start in done:
+            continue
+        stack: list[tuple[JobKey, int]] = [(start, 0)]
+        on_path: list[JobKey] = [start]
+        on_path_set = {start}
+        while stack:
+            node, i = stack[-1]
+            children = graph[node]
+            if i >= len(children):
+                stack.pop()
+                on_path.pop()
+                on_path_set.discard(node)
+                done.add(node)
+                continue
+            stack[-1] = (node, i + 1)
+            child = children[i]
+            if child in on_path_set:
+                cycle = on_path[on_path.index(child) :]
+                _report_cycle(cycle, jobs, reported, errors)
+            elif child not in done:
+                stack.append((child, 0))
+                on_path.append(child)
+                on_path_set.add(child)
+
+
+def _report_cycle(
+    cycle: list[JobKey],
+    jobs: dict[JobKey, LoadedJob],
+    reported: set[tuple[JobKey, ...]],
+    errors: list[SpecError],
+) -> None:
+    pivot = cycle.index(min(cycle))
+    ordered = tuple(cycle[pivot:] + cycle[:pivot])
+    if ordered in reported:
+        return
+    reported.add(ordered)
+    first = jobs[ordered[0]]
+    successor = ordered[1] if len(ordered) > 1 else ordered[0]
+    index = next(
+        i for i in range(len(first.job.spec.depends_on)) if _dep_key(first, i) == successor
+    )
+    names = " → ".join(name for _, name in (*ordered, ordered[0]))
+    errors.append(
+        first.doc.error(("spec", "dependsOn", index, "job"), f"dependency cycle: {names}")
+    )

@@ -1,0 +1,50 @@
+"""The README's console examples run and print exactly what the README shows."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from runner.cli import main
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def examples() -> list[tuple[str, str]]:
+    """(command, expected stdout) for every `$ batchctl …` line in ```console blocks."""
+    found = []
+    for block in re.findall(r"```console\n(.*?)```", README.read_text(encoding="utf-8"), re.S):
+        command: str | None = None
+        output: list[str] = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                if command is not None:
+                    found.append((command, "\n".join(output)))
+                command, output = line[2:], []
+            else:
+                output.append(line)
+        if command is not None:
+            found.append((command, "\n".join(output)))
+    return found
+
+
+def test_readme_has_examples() -> None:
+    assert len(examples()) >= 3
+
+
+@pytest.mark.parametrize(("command", "expected"), examples(), ids=lambda v: v[:40])
+def test_readme_example(
+    command: str,
+    expected: str,
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = shlex.split(command)
+    assert argv[0] == "batchctl"
+    monkeypatch.chdir(repo)
+    main(argv[1:])
+    assert capsys.readouterr().out.rstrip("\n") == expected.rstrip("\n")
