@@ -16,16 +16,19 @@ import traceback
 
 import typer
 
-from runner.cli import exitcodes
-
 # Command modules register themselves on `app` when imported.
+from runner.cli import engine as _engine
+from runner.cli import exitcodes
+from runner.cli import jobs as _jobs
 from runner.cli import schema as _schema
 from runner.cli import validate as _validate
 from runner.cli.app import app, outcome
+from runner.cli.errors import CommandError
+from runner.jobs.errors import JobServiceError
 
 __all__ = ["app", "main"]
 
-del _schema, _validate
+del _engine, _jobs, _schema, _validate
 
 _CLICK_USAGE_ERROR = 2
 
@@ -44,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(code, int):
             return code
         typer.echo(str(code), err=True)
+        return exitcodes.ERROR
+    except CommandError as exc:
+        typer.echo(f"batchctl: {exc.message}", err=True)
+        return exc.code
+    except JobServiceError as exc:
+        typer.echo(f"batchctl: {exc.code}: {exc.message}", err=True)
         return exitcodes.ERROR
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)

@@ -60,12 +60,15 @@ class OneOf(Model):
         if not isinstance(data, dict):
             return data
         names = [f.alias or n for n, f in cls.model_fields.items()]
-        given = [k for k in data if k in names]
+        given = [k for k in data if k in names and data[k] is not None]
+        if not given:
+            # `untag:` (null) names an operation without parameters.
+            given = [k for k in data if k in cls._empty_ok and data[k] is None]
         if len(given) != 1:
             found = f"found {', '.join(given)}" if given else "found none"
             raise ValueError(f"exactly one of {', '.join(names)} is required ({found})")
         key = given[0]
-        if data[key] is None and key in cls._empty_ok:
+        if data[key] is None:
             return {**data, key: {}}
         return data
 

@@ -1,0 +1,1 @@
+"""Actual state: the JobService protocol and one module per backend (local, aws, cos)."""

@@ -1,0 +1,52 @@
+"""The JobService protocol: the five job calls every backend answers.
+
+As small as S3 Control's job API: create, list, describe, update priority,
+update status. Errors are the typed errors of ``runner.jobs.errors``, so a
+caller knows whether a retry can help without knowing the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from runner.jobs.models import JobDetail, JobPage, JobRequest
+from runner.jobs.status import JobStatus
+
+
+class JobService(Protocol):
+    """A batch-operations service."""
+
+    def create_job(self, request: JobRequest) -> str:
+        """Create a job; return its ID. Idempotent on ``request.client_request_token``."""
+        ...
+
+    def list_jobs(
+        self,
+        *,
+        statuses: Sequence[JobStatus | str] = (),
+        next_token: str | None = None,
+        max_results: int = 1000,
+        description: str | None = None,
+        job_id: str | None = None,
+    ) -> JobPage:
+        """One page of jobs."""
+        ...
+
+    def describe_job(self, job_id: str) -> JobDetail:
+        """One job in full."""
+        ...
+
+    def update_job_priority(self, job_id: str, priority: int) -> int:
+        """Change a job's priority."""
+        ...
+
+    def update_job_status(
+        self, job_id: str, requested: JobStatus | str, reason: str | None = None
+    ) -> JobStatus:
+        """Confirm (Ready) or cancel (Cancelled) a job."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,104 @@
+"""The local backend: the embedded engine of a ``local`` target.
+
+State (``engine.db``, the worker lock) lives in the target's ``stateDir`` and
+objects in its store, both relative to the project folder (the folder that
+holds ``jobs.d``). The job calls go straight to the engine; ``worker()`` builds
+the scheduler that runs the jobs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner.engine.lock import FileLock, is_held, worker_lock
+from runner.engine.service import Clock, Engine
+from runner.engine.stores import open_store
+from runner.engine.stores.base import ObjectStore
+from runner.engine.worker import Notify, Worker
+from runner.jobs.models import JobDetail, JobPage, JobRequest
+from runner.jobs.status import JobStatus
+from runner.spec.models import LocalTarget
+
+
+class LocalBackend:
+    """JobService over the embedded engine."""
+
+    def __init__(
+        self, target: LocalTarget, project_root: Path, *, clock: Clock = time.time
+    ) -> None:
+        self.target = target
+        self.project_root = project_root
+        state = Path(target.state_dir)
+        self.state_dir = state if state.is_absolute() else project_root / state
+        self.engine = Engine(self.state_dir, clock=clock)
+        self._store: ObjectStore | None = None
+
+    @property
+    def store(self) -> ObjectStore:
+        """The target's object store (opened on first use)."""
+        if self._store is None:
+            self._store = open_store(self.target.store, self.project_root)
+        return self._store
+
+    def create_job(self, request: JobRequest) -> str:
+        """Create a job."""
+        return self.engine.create_job(request)
+
+    def list_jobs(
+        self,
+        *,
+        statuses: Sequence[JobStatus | str] = (),
+        next_token: str | None = None,
+        max_results: int = 1000,
+        description: str | None = None,
+        job_id: str | None = None,
+    ) -> JobPage:
+        """One page of jobs."""
+        return self.engine.list_jobs(
+            statuses=statuses,
+            next_token=next_token,
+            max_results=max_results,
+            description=description,
+            job_id=job_id,
+        )
+
+    def describe_job(self, job_id: str) -> JobDetail:
+        """One job in full."""
+        return self.engine.describe_job(job_id)
+
+    def update_job_priority(self, job_id: str, priority: int) -> int:
+        """Change a job's priority."""
+        return self.engine.update_job_priority(job_id, priority)
+
+    def update_job_status(
+        self, job_id: str, requested: JobStatus | str, reason: str | None = None
+    ) -> JobStatus:
+        """Confirm or cancel a job."""
+        return self.engine.update_job_status(job_id, requested, reason)
+
+    def worker_lock(self) -> FileLock:
+        """The lock a worker of this state folder must hold."""
+        return worker_lock(self.state_dir)
+
+    def worker_running(self) -> bool:
+        """Whether a worker (another process or this one) serves this state folder."""
+        return is_held(self.state_dir / "engine.lock")
+
+    def worker(self, *, notify: Notify | None = None) -> Worker:
+        """A worker for this target (the caller must hold ``worker_lock()``)."""
+        return Worker(
+            self.engine,
+            self.store,
+            slots=self.target.slots,
+            workers=self.target.workers,
+            workdir=self.project_root,
+            notify=notify,
+        )
+
+    def close(self) -> None:
+        """Close the engine and the store."""
+        self.engine.close()
+        if self._store is not None:
+            self._store.close()

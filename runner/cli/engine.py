@@ -1,0 +1,78 @@
+"""`batchctl engine run`: the embedded engine's worker."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from runner.cli import exitcodes
+from runner.cli.app import app
+from runner.cli.errors import CommandError
+from runner.cli.targets import local_backend
+from runner.engine.lock import LockHeld
+from runner.jobs.status import JobStatus
+
+engine_app = typer.Typer(help="The embedded batch engine.", no_args_is_help=True)
+app.add_typer(engine_app, name="engine")
+
+DirOption = Annotated[Path, typer.Option("--dir", help="Jobs folder (targets are declared there).")]
+TargetOption = Annotated[str, typer.Option("--target", "-t", help="A local target's name.")]
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_change(
+    job_id: str, description: str, old: JobStatus, new: JobStatus, reason: str
+) -> None:
+    typer.echo(f"{_stamp()} job {job_id} {old.value} → {new.value}: {reason}")
+
+
+@engine_app.command("run")
+def run(
+    folder: DirOption = Path("jobs.d"),
+    target: TargetOption = "local",
+    once: Annotated[
+        bool, typer.Option("--once", help="Run until nothing more can run, then exit.")
+    ] = False,
+) -> int:
+    """Run the jobs of a local target: prepare, schedule by priority, execute, report."""
+    with local_backend(folder, target) as backend:
+        lock = backend.worker_lock()
+        try:
+            lock.acquire()
+        except LockHeld as exc:
+            raise CommandError(
+                f"another worker serves {backend.state_dir} ({exc.holder or 'unknown holder'})"
+            ) from exc
+        stop = threading.Event()
+
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            typer.echo(
+                f"{_stamp()} stopping (signal {signum}); running tasks finish first", err=True
+            )
+            stop.set()
+
+        previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            typer.echo(
+                f"{_stamp()} engine serving {backend.state_dir} "
+                f"(target {target}, {backend.target.slots} slot(s), "
+                f"{backend.target.workers} workers per job)"
+            )
+            backend.worker(notify=_print_change).run(once=once, stop=stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            lock.release()
+        typer.echo(
+            f"{_stamp()} engine stopped" if stop.is_set() else f"{_stamp()} nothing left to run"
+        )
+    return exitcodes.OK

@@ -1,0 +1,129 @@
+"""The engine's SQLite database: schema, per-thread connections, write transactions.
+
+One file, ``<stateDir>/engine.db``, in WAL mode so that the CLI can read while
+a worker writes. Every thread has its own connection. Write transactions are
+``BEGIN IMMEDIATE``: the writer takes the lock up front, so a
+read-then-write (check a status, then change it) cannot interleave with
+another writer. A lock held longer than the busy timeout surfaces as
+``TooManyRequests``, which callers may retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from runner.jobs.errors import TooManyRequests
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    token TEXT UNIQUE,
+    fingerprint TEXT NOT NULL,
+    request TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    confirmation_required INTEGER NOT NULL,
+    created REAL NOT NULL,
+    suspended REAL,
+    suspended_cause TEXT,
+    terminated REAL,
+    status_reason TEXT,
+    failure_reasons TEXT,
+    total INTEGER NOT NULL DEFAULT 0,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    active_seconds REAL NOT NULL DEFAULT 0,
+    active_since REAL,
+    report TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS tasks (
+    job INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version TEXT,
+    status INTEGER,
+    http INTEGER,
+    code TEXT,
+    message TEXT,
+    PRIMARY KEY (job, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_pending ON tasks (job, seq) WHERE status IS NULL;
+CREATE TABLE IF NOT EXISTS events (
+    job INTEGER NOT NULL,
+    at REAL NOT NULL,
+    old TEXT,
+    new TEXT NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS events_job ON events (job);
+"""
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+class Database:
+    """Thread-local connections to one engine database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self.conn()
+        with self.write():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit mode; transactions are explicit)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE … COMMIT, rolled back on error)."""
+        conn = self.conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise TooManyRequests(f"engine database busy: {exc}", delay=1.0) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,129 @@
+"""Running the tasks of one Active job on ``workers`` threads.
+
+Threads claim chunks of pending tasks under a lock (a cursor over the task
+sequence), run them, commit the store's writes for the chunk, and only then
+record the results. So a result is recorded only for work that is durable, a
+recorded task is never handed out again, and a task in flight when the process
+dies is simply still pending on restart (it may run twice; it is recorded and
+reported once). ``stop()`` makes threads finish the task at hand and leave the
+rest of their chunk pending: pausing and cancelling take effect within one task.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote
+
+from runner.engine.operations import TaskFunction, task_function
+from runner.engine.service import Engine, JobRow, TaskResult
+from runner.engine.stores.base import ObjectStore
+from runner.jobs.errors import JobServiceError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK = 256
+
+
+class JobRunner:
+    """The threads working on one job until it runs out of tasks or is stopped."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: ObjectStore,
+        job: JobRow,
+        *,
+        workers: int,
+        workdir: Path | None = None,
+        chunk: int = DEFAULT_CHUNK,
+        on_progress: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.job = job
+        self.task: TaskFunction = task_function(store, job.request.operation, workdir=workdir)
+        # Slow tasks (a command per object) get small chunks, so that little work is
+        # pending in a thread's hands when the job pauses or the process dies.
+        slow = job.request.operation.invoke is not None or job.request.operation.copy_ is not None
+        self.chunk = max(1, min(chunk, 16 if slow else chunk))
+        self._cursor = 0
+        self._claim_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._exhausted = False
+        self._on_progress = on_progress
+        self.error: BaseException | None = None
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"job-{job.id[:8]}-{i}", daemon=True)
+            for i in range(max(1, workers))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Finish the tasks at hand and stop claiming more."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether stop() was called."""
+        return self._stop.is_set()
+
+    @property
+    def finished(self) -> bool:
+        """Whether every thread has exited."""
+        return not any(t.is_alive() for t in self._threads)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every task was claimed (the job is done once the threads exit)."""
+        return self._exhausted
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the threads to exit."""
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _claim(self) -> list[tuple[int, str, str, str | None]]:
+        with self._claim_lock:
+            if self._exhausted or self._stop.is_set():
+                return []
+            rows = self.engine.pending_tasks(self.job.pk, self._cursor, self.chunk)
+            if not rows:
+                self._exhausted = True
+                return []
+            self._cursor = rows[-1][0]
+            return rows
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                rows = self._claim()
+                if not rows:
+                    return
+                results: list[TaskResult] = []
+                with self.store.session():
+                    for seq, bucket, key, version in rows:
+                        if self._stop.is_set():
+                            break
+                        outcome = self.task(bucket, unquote(key), version)
+                        results.append(
+                            TaskResult(
+                                seq, outcome.succeeded, outcome.http, outcome.code, outcome.message
+                            )
+                        )
+                if not self.engine.record(self.job.pk, self.job.id, results):
+                    self._stop.set()
+                if self._on_progress is not None:
+                    self._on_progress()
+        except JobServiceError as exc:
+            # The database stayed busy: leave the chunk pending for the next runner.
+            log.warning("job %s: %s; its tasks will be retried", self.job.id, exc)
+            self.error = exc
+            self._stop.set()
+        except BaseException as exc:
+            log.exception("job %s: worker thread failed", self.job.id)
+            self.error = exc
+            self._stop.set()

@@ -1,0 +1,170 @@
+"""One operation applied to one object: the body of every task.
+
+``task_function`` turns a job's operation into a function of (bucket, key,
+version) that returns an ``Outcome``; it never raises, so a task that fails —
+missing object, object lock, archived object, a crashing command — becomes a
+failed row in the report with S3's HTTP status and error code, and the job goes
+on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.engine.stores.base import CopyOptions, ObjectStore, Retention, StoreError
+from runner.spec.models import Operation
+
+SUCCESS_MESSAGE = "Successful"
+INVOKE_TIMEOUT_SECONDS = 300.0
+_MAX_MESSAGE = 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A task's result as the report shows it."""
+
+    succeeded: bool
+    http: int
+    code: str
+    message: str
+
+
+OK = Outcome(True, 200, "", SUCCESS_MESSAGE)
+TaskFunction = Callable[[str, str, str | None], Outcome]
+
+
+def _guard(run: Callable[[str, str, str | None], str | None]) -> TaskFunction:
+    def task(bucket: str, key: str, version: str | None) -> Outcome:
+        try:
+            message = run(bucket, key, version)
+        except StoreError as exc:
+            return Outcome(False, exc.http_status, exc.code, exc.message[:_MAX_MESSAGE])
+        except Exception as exc:  # a task must fail, never take the worker down
+            return Outcome(
+                False, 500, "InternalError", f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE]
+            )
+        return OK if message is None else Outcome(True, 200, "", message[:_MAX_MESSAGE])
+
+    return task
+
+
+def _copy_options(operation: Operation) -> CopyOptions:
+    copy = operation.copy_
+    assert copy is not None
+    headers: dict[str, str] = {}
+    user: dict[str, str] = {}
+    content_type = None
+    if copy.metadata is not None:
+        m = copy.metadata
+        user = dict(m.user)
+        content_type = m.content_type
+        pairs = {
+            "Cache-Control": m.cache_control,
+            "Content-Disposition": m.content_disposition,
+            "Content-Encoding": m.content_encoding,
+            "Content-Language": m.content_language,
+            "Expires": m.expires.strftime("%a, %d %b %Y %H:%M:%S GMT") if m.expires else None,
+        }
+        headers = {k: v for k, v in pairs.items() if v is not None}
+    return CopyOptions(
+        metadata_directive=copy.metadata_directive,
+        metadata=user,
+        content_type=content_type,
+        headers=headers,
+        tagging_directive=copy.tagging_directive,
+        tags=dict(copy.tags or {}),
+        storage_class=copy.storage_class,
+        canned_acl=copy.canned_acl,
+        checksum_algorithm=copy.checksum_algorithm,
+    )
+
+
+def task_function(
+    store: ObjectStore,
+    operation: Operation,
+    *,
+    workdir: Path | None = None,
+    invoke_timeout: float = INVOKE_TIMEOUT_SECONDS,
+) -> TaskFunction:
+    """The per-object function of ``operation`` over ``store``."""
+    op = operation
+    if op.copy_ is not None:
+        options = _copy_options(op)
+        destination = op.copy_.bucket
+        prefix = op.copy_.prefix or ""
+
+        def copy(bucket: str, key: str, version: str | None) -> str | None:
+            store.copy(bucket, key, version, destination, prefix + key, options)
+            return None
+
+        return _guard(copy)
+    if op.tag is not None:
+        tags = dict(op.tag.tags)
+        return _guard(lambda b, k, v: store.put_tags(b, k, v, tags))
+    if op.untag is not None:
+        return _guard(lambda b, k, v: store.delete_tags(b, k, v))
+    if op.acl is not None:
+        canned = op.acl.canned
+        return _guard(lambda b, k, v: store.put_acl(b, k, v, canned))
+    if op.restore is not None:
+        days, tier = op.restore.days, op.restore.tier
+        return _guard(lambda b, k, v: store.restore(b, k, v, days, tier))
+    if op.retention is not None:
+        retention = Retention(op.retention.mode, op.retention.until)
+        bypass = op.retention.bypass_governance
+        return _guard(
+            lambda b, k, v: store.put_retention(b, k, v, retention, bypass_governance=bypass)
+        )
+    if op.legal_hold is not None:
+        on = op.legal_hold.status == "ON"
+        return _guard(lambda b, k, v: store.put_legal_hold(b, k, v, on))
+    if op.delete is not None:
+        return _guard(lambda b, k, v: store.delete(b, k, v))
+    if op.checksum is not None:
+        algorithm = op.checksum.algorithm
+
+        def checksum(bucket: str, key: str, version: str | None) -> str:
+            return f"{algorithm}:{store.checksum(bucket, key, version, algorithm)}"
+
+        return _guard(checksum)
+    if op.invoke is not None and op.invoke.command is not None:
+        return _invoke(list(op.invoke.command), workdir, invoke_timeout)
+    raise ValueError(f"the embedded engine cannot run operation {op.choice!r}")
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def _invoke(command: list[str], workdir: Path | None, timeout: float) -> TaskFunction:
+    def invoke(bucket: str, key: str, version: str | None) -> Outcome:
+        argv = [*command, bucket, key, version or ""]
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+                env=os.environ.copy(),
+            )
+        except FileNotFoundError:
+            return Outcome(False, 200, "PermanentFailure", f"command not found: {command[0]}")
+        except PermissionError:
+            return Outcome(False, 200, "PermanentFailure", f"command not executable: {command[0]}")
+        except subprocess.TimeoutExpired:
+            return Outcome(False, 200, "PermanentFailure", f"command timed out after {timeout:g} s")
+        if done.returncode != 0:
+            message = _last_line(done.stderr) or f"command exited with status {done.returncode}"
+            return Outcome(False, 200, "PermanentFailure", message[:_MAX_MESSAGE])
+        return Outcome(True, 200, "", (_last_line(done.stdout) or SUCCESS_MESSAGE)[:_MAX_MESSAGE])
+
+    return invoke

@@ -1,0 +1,24 @@
+"""Object stores behind one protocol: the embedded ``dir://`` store, and S3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.engine.stores.base import ObjectStore
+from runner.engine.stores.dirstore import DirStore
+from runner.spec.models import S3Store
+
+
+class StoreUnavailable(Exception):
+    """The configured store cannot be opened here."""
+
+
+def open_store(store: str | S3Store, project_root: Path) -> ObjectStore:
+    """The object store a local target names, paths relative to ``project_root``."""
+    if isinstance(store, str):
+        path = Path(store.removeprefix("dir://"))
+        return DirStore(path if path.is_absolute() else project_root / path)
+    raise StoreUnavailable(
+        f"the s3 object store ({store.s3.endpoint_url}) is not available in this version of "
+        "batchctl; use a dir:// store"
+    )

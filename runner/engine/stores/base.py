@@ -1,0 +1,195 @@
+"""The object-store protocol the engine's operations run against.
+
+A store speaks S3's object model (buckets, keys, versions, tags, ACLs,
+storage classes, object lock, checksums) whatever it sits on. Failures of one
+request raise ``StoreError`` with S3's HTTP status and error code, which go
+into the completion report as they are. ``session()`` groups the writes of a
+chunk of tasks (one transaction in the dir store); stores without such a
+notion return a no-op context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, BinaryIO, Protocol
+
+
+class StoreError(Exception):
+    """One request failed, as S3 would say it: HTTP status, error code, message."""
+
+    def __init__(self, http_status: int, code: str, message: str) -> None:
+        super().__init__(f"{http_status} {code}: {message}")
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+
+
+def no_such_key(bucket: str, key: str) -> StoreError:
+    """The error for a missing object."""
+    return StoreError(404, "NoSuchKey", f"The specified key does not exist: {bucket}/{key}")
+
+
+def no_such_bucket(bucket: str) -> StoreError:
+    """The error for a missing bucket."""
+    return StoreError(404, "NoSuchBucket", f"The specified bucket does not exist: {bucket}")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What HEAD (or a listing) says about one object version."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    size: int
+    last_modified: datetime
+    storage_class: str = "STANDARD"
+    etag: str | None = None
+    is_latest: bool = True
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    restore_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    """How a copy treats metadata, tags, class, ACL and checksum (S3's copy parameters)."""
+
+    metadata_directive: str = "COPY"
+    metadata: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    tagging_directive: str = "COPY"
+    tags: dict[str, str] = field(default_factory=dict)
+    storage_class: str | None = None
+    canned_acl: str | None = None
+    checksum_algorithm: str | None = None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Object-lock retention of one object version."""
+
+    mode: str
+    until: datetime
+
+
+class ObjectStore(Protocol):
+    """S3's object model; every method raises StoreError for a failed request."""
+
+    def session(self) -> AbstractContextManager[None]:
+        """Group the writes made inside the block (the dir store commits them once)."""
+        ...
+
+    def bucket_exists(self, bucket: str) -> bool:
+        """Whether ``bucket`` exists."""
+        ...
+
+    def create_bucket(self, bucket: str, *, versioning: bool = False) -> None:
+        """Create ``bucket`` (no error if it exists)."""
+        ...
+
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """Describe one object version (the latest by default)."""
+        ...
+
+    def open(self, bucket: str, key: str, version_id: str | None = None) -> BinaryIO:
+        """Open an object's content for reading (archived objects must be restored)."""
+        ...
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes | IO[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        """Write an object (a new version in a versioned bucket)."""
+        ...
+
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        src_version: str | None,
+        dst_bucket: str,
+        dst_key: str,
+        options: CopyOptions,
+    ) -> ObjectInfo:
+        """Server-side copy with S3's directives."""
+        ...
+
+    def delete(self, bucket: str, key: str, version_id: str | None = None) -> None:
+        """Delete an object (a delete marker in a versioned bucket when no version is given)."""
+        ...
+
+    def list(
+        self, bucket: str, prefix: str = "", *, versions: bool = False
+    ) -> Iterator[ObjectInfo]:
+        """Objects under ``prefix``; every version when ``versions``."""
+        ...
+
+    def get_tags(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:
+        """An object's tag set."""
+        ...
+
+    def put_tags(self, bucket: str, key: str, version_id: str | None, tags: dict[str, str]) -> None:
+        """Replace an object's tag set."""
+        ...
+
+    def delete_tags(self, bucket: str, key: str, version_id: str | None = None) -> None:
+        """Remove an object's tags."""
+        ...
+
+    def get_acl(self, bucket: str, key: str, version_id: str | None = None) -> str:
+        """An object's canned ACL."""
+        ...
+
+    def put_acl(self, bucket: str, key: str, version_id: str | None, canned: str) -> None:
+        """Set an object's canned ACL."""
+        ...
+
+    def restore(self, bucket: str, key: str, version_id: str | None, days: int, tier: str) -> None:
+        """Make an archived object readable for ``days``."""
+        ...
+
+    def get_retention(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> Retention | None:
+        """An object's retention, if any."""
+        ...
+
+    def put_retention(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        retention: Retention,
+        *,
+        bypass_governance: bool = False,
+    ) -> None:
+        """Set object-lock retention."""
+        ...
+
+    def get_legal_hold(self, bucket: str, key: str, version_id: str | None = None) -> bool:
+        """Whether a legal hold is on."""
+        ...
+
+    def put_legal_hold(self, bucket: str, key: str, version_id: str | None, on: bool) -> None:
+        """Put or lift a legal hold."""
+        ...
+
+    def checksum(self, bucket: str, key: str, version_id: str | None, algorithm: str) -> str:
+        """The object's checksum, base64 of the big-endian digest as S3 prints it."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and handles."""
+        ...

@@ -1,0 +1,286 @@
+"""The engine's worker: the scheduler loop behind ``batchctl engine run``.
+
+Every pass (``tick``) moves jobs along the seed's lifecycle:
+
+- New → Preparing; Preparing reads the manifest into tasks (from scratch after
+  a crash) → Suspended when confirmation is required, else Ready; or Failing →
+  Failed when the manifest cannot be read.
+- Slots: the Ready, Active and Paused jobs are ranked by priority (ties to the
+  older job); the first ``slots`` of them should run. An Active job that falls
+  out of that set goes Pausing → Paused; a ranked job starts (Ready or Paused →
+  Active) when a slot is free. A Pausing job keeps its slot until its threads
+  have stopped. So a higher-priority job preempts the lowest-priority Active job,
+  and a paused job resumes by itself when the job ahead of it completes, fails
+  or waits for confirmation. Priority changes count at the next pass.
+- An Active job whose tasks are all recorded goes Completing → Complete;
+  Cancelling → Cancelled and Failing → Failed once its threads have stopped.
+  The completion report is written on the way to each final status.
+
+Only one worker may serve a state folder at a time (``WorkerLock``), or two
+processes would run the same tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from runner.engine.executor import JobRunner
+from runner.engine.manifests import ManifestError, manifest_tasks
+from runner.engine.reports import write_report
+from runner.engine.service import Engine, JobRow
+from runner.engine.stores.base import ObjectStore, StoreError
+from runner.jobs.errors import JobServiceError
+from runner.jobs.status import JobStatus
+
+log = logging.getLogger(__name__)
+
+_BATCH = 10_000
+S = JobStatus
+BUSY = frozenset(
+    {
+        S.NEW,
+        S.PREPARING,
+        S.READY,
+        S.ACTIVE,
+        S.PAUSING,
+        S.PAUSED,
+        S.CANCELLING,
+        S.FAILING,
+        S.COMPLETING,
+    }
+)
+
+Notify = Callable[[str, str, JobStatus, JobStatus, str], None]
+
+
+class Worker:
+    """Schedules and runs the jobs of one engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: ObjectStore,
+        *,
+        slots: int = 1,
+        workers: int = 16,
+        workdir: Path | None = None,
+        poll_seconds: float = 0.25,
+        notify: Notify | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.slots = slots
+        self.workers = workers
+        self.workdir = workdir
+        self.poll_seconds = poll_seconds
+        self.notify = notify
+        self.runners: dict[str, JobRunner] = {}
+        self._wake = threading.Event()
+
+    # -- the loop --------------------------------------------------------------
+
+    def run(self, *, once: bool = False, stop: threading.Event | None = None) -> None:
+        """Run passes until stopped; with ``once``, until nothing more can run."""
+        try:
+            while stop is None or not stop.is_set():
+                try:
+                    changed = self.tick()
+                except JobServiceError as exc:  # a busy database: try again shortly
+                    log.warning("scheduling pass skipped: %s", exc)
+                    changed = False
+                if once and self.idle():
+                    return
+                self._wake.wait(0.01 if changed else self.poll_seconds)
+                self._wake.clear()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop every runner, letting each thread finish and record its current task."""
+        for runner in self.runners.values():
+            runner.stop()
+        for runner in self.runners.values():
+            runner.join()
+        self.runners.clear()
+
+    def idle(self) -> bool:
+        """Nothing can move without a person: no job is on its way anywhere."""
+        return not self.runners and not self.engine.jobs_in(BUSY)
+
+    def wake(self) -> None:
+        """Run the next pass now (a runner made progress)."""
+        self._wake.set()
+
+    # -- one pass --------------------------------------------------------------
+
+    def tick(self) -> bool:
+        """One scheduling pass; True when anything changed."""
+        changed = False
+        for job in self.engine.jobs_in([S.NEW]):
+            changed |= self._move(job, S.NEW, S.PREPARING, "reading the manifest")
+        for job in self.engine.jobs_in([S.PREPARING]):
+            self._prepare(job)
+            changed = True
+        changed |= self._settle_stopping()
+        changed |= self._finish_exhausted()
+        for job in self.engine.jobs_in([S.COMPLETING]):
+            self._finalize(job, S.COMPLETING, S.COMPLETE, "all tasks ran")
+            changed = True
+        changed |= self._share_slots()
+        for job in self.engine.jobs_in([S.ACTIVE]):
+            runner = self.runners.get(job.id)
+            if runner is None:
+                self.runners[job.id] = JobRunner(
+                    self.engine,
+                    self.store,
+                    job,
+                    workers=self.workers,
+                    workdir=self.workdir,
+                    on_progress=self.wake,
+                )
+                changed = True
+        return changed
+
+    def _move(
+        self, job: JobRow, old: JobStatus, new: JobStatus, reason: str, **fields: object
+    ) -> bool:
+        moved = self.engine.transition(job.id, old, new, reason, **fields)
+        if moved and self.notify is not None:
+            self.notify(job.id, job.request.description, old, new, reason)
+        return moved
+
+    def _prepare(self, job: JobRow) -> None:
+        self.engine.clear_tasks(job.pk)
+        request = job.request
+        try:
+            if request.report is not None and not self.store.bucket_exists(request.report.bucket):
+                raise ManifestError(
+                    "ReportBucketNotFound",
+                    f"report bucket {request.report.bucket} does not exist",
+                )
+            total = self._load_tasks(job)
+        except ManifestError as exc:
+            self._fail_preparing(job, exc.code, exc.reason)
+            return
+        except StoreError as exc:
+            self._fail_preparing(job, exc.code, exc.message)
+            return
+        if total is None:
+            return  # cancelled while preparing; the next pass finishes the cancel
+        if total == 0:
+            # As S3 does (aws-cli #7830): a job with nothing to do fails, and says why.
+            self._fail_preparing(job, "NoTasks", "the manifest lists no object")
+            return
+        if request.confirmation_required:
+            self._move(job, S.PREPARING, S.SUSPENDED, "awaiting confirmation")
+        else:
+            self._move(job, S.PREPARING, S.READY, f"{total} tasks ready")
+
+    def _load_tasks(self, job: JobRow) -> int | None:
+        batch: list[tuple[str, str, str | None]] = []
+        total = 0
+        for task in manifest_tasks(self.store, job.request.manifest):
+            batch.append(task)
+            if len(batch) >= _BATCH:
+                self.engine.add_tasks(job.pk, total + 1, batch)
+                total += len(batch)
+                batch = []
+                if self.engine.status_of(job.pk) is not S.PREPARING:
+                    return None
+        if batch:
+            self.engine.add_tasks(job.pk, total + 1, batch)
+            total += len(batch)
+        generate = job.request.manifest.generate
+        if generate is not None and generate.save_to is not None and total:
+            self._save_manifest(job, generate.save_to.bucket, generate.save_to.prefix)
+        return total
+
+    def _save_manifest(self, job: JobRow, bucket: str, prefix: str | None) -> None:
+        """Keep the generated manifest (for audit and re-runs), streamed from the tasks."""
+        base = (prefix or "").strip("/")
+        key = f"{base}/job-{job.id}/manifest.csv" if base else f"job-{job.id}/manifest.csv"
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as body:
+            for b, k, v in self.engine.iter_tasks(job.pk):
+                body.write((",".join([b, k, v] if v else [b, k]) + "\n").encode())
+            body.seek(0)
+            self.store.put(bucket, key, body, content_type="text/csv")
+
+    def _fail_preparing(self, job: JobRow, code: str, reason: str) -> None:
+        if self.engine.fail(job.id, S.PREPARING, code, reason):
+            if self.notify is not None:
+                self.notify(job.id, job.request.description, S.PREPARING, S.FAILING, reason)
+            self._move(job, S.FAILING, S.FAILED, reason)
+
+    def _settle_stopping(self) -> bool:
+        changed = False
+        for job in self.engine.jobs_in([S.PAUSING, S.CANCELLING, S.FAILING]):
+            runner = self.runners.get(job.id)
+            if runner is not None:
+                runner.stop()
+                if not runner.finished:
+                    continue
+                del self.runners[job.id]
+            if job.status is S.PAUSING:
+                changed |= self._move(job, S.PAUSING, S.PAUSED, "paused for a higher-priority job")
+            elif job.status is S.CANCELLING:
+                self._finalize(job, S.CANCELLING, S.CANCELLED, "cancelled")
+                changed = True
+            else:
+                self._finalize(job, S.FAILING, S.FAILED, "failed")
+                changed = True
+        return changed
+
+    def _finish_exhausted(self) -> bool:
+        changed = False
+        for job_id, runner in list(self.runners.items()):
+            if not runner.finished:
+                continue
+            del self.runners[job_id]
+            changed = True
+            job = runner.job
+            if runner.exhausted and not self.engine.has_pending(job.pk):
+                self._move(job, S.ACTIVE, S.COMPLETING, "all tasks ran")
+        return changed
+
+    def _finalize(self, job: JobRow, old: JobStatus, new: JobStatus, reason: str) -> None:
+        try:
+            write_report(self.engine, self.store, job)
+        except (StoreError, OSError) as exc:
+            message = f"the completion report could not be written: {exc}"
+            log.error("job %s: %s", job.id, message)
+            if new is S.COMPLETE:
+                self.engine.fail(job.id, old, "ReportWriteFailed", message)
+                self._move(job, S.FAILING, S.FAILED, message)
+                return
+            reason = f"{reason}; {message}"
+        self._move(job, old, new, reason)
+
+    def _share_slots(self) -> bool:
+        changed = False
+        candidates = self.engine.jobs_in([S.READY, S.ACTIVE, S.PAUSED])
+        candidates.sort(key=lambda j: (-j.priority, j.created, j.pk))
+        chosen = {j.id for j in candidates[: self.slots]}
+        occupied = len(self.engine.jobs_in([S.PAUSING]))
+        for job in candidates:
+            if job.status is S.ACTIVE:
+                if job.id in chosen:
+                    occupied += 1
+                else:
+                    runner = self.runners.get(job.id)
+                    if runner is not None:
+                        runner.stop()
+                    changed |= self._move(
+                        job, S.ACTIVE, S.PAUSING, "a higher-priority job is ready"
+                    )
+                    occupied += 1
+        for job in candidates:
+            if job.id in chosen and job.status in (S.READY, S.PAUSED) and occupied < self.slots:
+                reason = "resumed" if job.status is S.PAUSED else "running"
+                if self._move(job, job.status, S.ACTIVE, reason):
+                    occupied += 1
+                    changed = True
+        return changed
