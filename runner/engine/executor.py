@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -25,6 +26,7 @@ from runner.jobs.errors import JobServiceError
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 256
+FLUSH_SECONDS = 0.25
 
 
 class JobRunner:
@@ -103,21 +105,32 @@ class JobRunner:
                 rows = self._claim()
                 if not rows:
                     return
-                results: list[TaskResult] = []
-                with self.store.session():
-                    for seq, bucket, key, version in rows:
-                        if self._stop.is_set():
-                            break
-                        outcome = self.task(bucket, unquote(key), version)
-                        results.append(
-                            TaskResult(
-                                seq, outcome.succeeded, outcome.http, outcome.code, outcome.message
+                index = 0
+                while index < len(rows) and not self._stop.is_set():
+                    results: list[TaskResult] = []
+                    started = time.monotonic()
+                    with self.store.session():
+                        while index < len(rows) and not self._stop.is_set():
+                            seq, bucket, key, version = rows[index]
+                            index += 1
+                            outcome = self.task(bucket, unquote(key), version)
+                            results.append(
+                                TaskResult(
+                                    seq,
+                                    outcome.succeeded,
+                                    outcome.http,
+                                    outcome.code,
+                                    outcome.message,
+                                )
                             )
-                        )
-                if not self.engine.record(self.job.pk, self.job.id, results):
-                    self._stop.set()
-                if self._on_progress is not None:
-                    self._on_progress()
+                            # Slow tasks: record what is done now and then, so progress
+                            # shows and a crash loses little.
+                            if time.monotonic() - started > FLUSH_SECONDS:
+                                break
+                    if not self.engine.record(self.job.pk, self.job.id, results):
+                        self._stop.set()
+                    if self._on_progress is not None:
+                        self._on_progress()
         except JobServiceError as exc:
             # The database stayed busy: leave the chunk pending for the next runner.
             log.warning("job %s: %s; its tasks will be retried", self.job.id, exc)
