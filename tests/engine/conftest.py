@@ -93,7 +93,9 @@ def history(engine: Engine, job_id: str) -> list[str]:
     return [new for _, _, new, _ in engine.events(job_id)]
 
 
-def until(condition: Callable[[], bool], worker: Worker | None = None, timeout: float = 30.0) -> None:
+def until(
+    condition: Callable[[], bool], worker: Worker | None = None, timeout: float = 30.0
+) -> None:
     """Tick ``worker`` (if given) until ``condition`` holds."""
     deadline = time.monotonic() + timeout
     while not condition():

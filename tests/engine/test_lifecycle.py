@@ -32,7 +32,12 @@ def test_auto_confirmed_path(engine: Engine, store: DirStore) -> None:
     job_id = engine.create_job(request(TAG, GEN, report=REPORT))
     Worker(engine, store).run(once=True)
     assert history(engine, job_id) == [
-        "New", "Preparing", "Ready", "Active", "Completing", "Complete",
+        "New",
+        "Preparing",
+        "Ready",
+        "Active",
+        "Completing",
+        "Complete",
     ]
     job = engine.describe_job(job_id)
     assert (job.progress.total, job.progress.succeeded, job.progress.failed) == (5, 5, 0)
@@ -52,7 +57,13 @@ def test_manual_confirmation_path(engine: Engine, store: DirStore) -> None:
     engine.update_job_status(job_id, "Ready")
     worker.run(once=True)
     assert history(engine, job_id) == [
-        "New", "Preparing", "Suspended", "Ready", "Active", "Completing", "Complete",
+        "New",
+        "Preparing",
+        "Suspended",
+        "Ready",
+        "Active",
+        "Completing",
+        "Complete",
     ]
 
 
@@ -122,7 +133,14 @@ def test_preemption_with_two_jobs(engine: Engine, store: DirStore) -> None:
     assert status(engine, low) is JobStatus.PAUSED
     worker.run(once=True)
     assert history(engine, low) == [
-        "New", "Preparing", "Ready", "Active", "Pausing", "Paused", "Active", "Completing",
+        "New",
+        "Preparing",
+        "Ready",
+        "Active",
+        "Pausing",
+        "Paused",
+        "Active",
+        "Completing",
         "Complete",
     ]
     high_end = engine.describe_job(high).terminated_at
@@ -185,7 +203,12 @@ def test_paused_job_resumes_when_the_higher_job_fails(engine: Engine, store: Dir
     assert status(engine, high) is JobStatus.FAILED
     assert status(engine, low) is JobStatus.COMPLETE
     assert history(engine, low)[3:] == [
-        "Active", "Pausing", "Paused", "Active", "Completing", "Complete",
+        "Active",
+        "Pausing",
+        "Paused",
+        "Active",
+        "Completing",
+        "Complete",
     ]
 
 

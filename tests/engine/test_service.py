@@ -46,16 +46,22 @@ def test_describe(engine: Engine) -> None:
 def test_json_view_uses_camel_case(engine: Engine) -> None:
     job_id = engine.create_job(request(TAG, GEN))
     data = engine.describe_job(job_id).model_dump(mode="json", by_alias=True)
-    for key in ("jobId", "status", "priority", "description", "operation", "createdAt",
-                "terminatedAt", "failureReasons"):
+    for key in (
+        "jobId",
+        "status",
+        "priority",
+        "description",
+        "operation",
+        "createdAt",
+        "terminatedAt",
+        "failureReasons",
+    ):
         assert key in data
     assert set(data["progress"]) >= {"total", "succeeded", "failed"}
 
 
 def test_list_pages_filters_and_order(engine: Engine) -> None:
-    ids = [
-        engine.create_job(request(TAG, GEN, description=f"job number {i}")) for i in range(1005)
-    ]
+    ids = [engine.create_job(request(TAG, GEN, description=f"job number {i}")) for i in range(1005)]
     first = engine.list_jobs()
     assert len(first.jobs) == 1000
     assert first.jobs[0].job_id == ids[-1]

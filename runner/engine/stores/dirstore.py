@@ -523,12 +523,13 @@ class DirStore:
                     blob = uuid.uuid4().hex
                     old = current["version_id"] if current else NULL_VERSION
                     (self._side / "versions" / bucket).mkdir(exist_ok=True)
+                    written = path_mtime_or(os.lstat(path).st_mtime, current)
                     os.replace(path, self._side / "versions" / bucket / blob)
                     conn.execute(
                         "INSERT INTO objects (bucket, key, version_id, is_latest, blob, "
                         "last_modified) VALUES (?,?,?,0,?,?) ON CONFLICT (bucket, key, version_id) "
                         "DO UPDATE SET is_latest=0, blob=excluded.blob",
-                        (bucket, key, old, blob, path_mtime_or(os.lstat(path).st_mtime, current)),
+                        (bucket, key, old, blob, written),
                     )
                 elif versioned and current is not None:
                     conn.execute(

@@ -1,0 +1,90 @@
+"""Each operation through a whole job, and what it leaves on the objects."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from runner.engine.service import Engine
+from runner.engine.stores.dirstore import DirStore
+from runner.engine.worker import Worker
+from runner.jobs.status import JobStatus
+from tests.engine.conftest import request
+
+GEN = {"generate": {"bucket": "logs"}}
+
+
+def _run(engine: Engine, store: DirStore, operation: dict[str, object]) -> str:
+    job_id = engine.create_job(request(operation, GEN, report={"bucket": "reports"}))
+    Worker(engine, store).run(once=True)
+    assert engine.describe_job(job_id).status is JobStatus.COMPLETE
+    return job_id
+
+
+def test_copy(engine: Engine, store: DirStore) -> None:
+    store.put("logs", "a.txt", b"A", tags={"t": "1"})
+    _run(
+        engine, store, {"copy": {"bucket": "archive", "prefix": "x/", "storageClass": "GLACIER_IR"}}
+    )
+    assert store.head("archive", "x/a.txt").storage_class == "GLACIER_IR"
+    assert store.get_tags("archive", "x/a.txt") == {"t": "1"}
+
+
+def test_tag_untag_acl(engine: Engine, store: DirStore) -> None:
+    store.put("logs", "a", b"A", tags={"old": "1"})
+    _run(engine, store, {"tag": {"tags": {"new": "2"}}})
+    assert store.get_tags("logs", "a") == {"new": "2"}
+    _run(engine, store, {"untag": {}})
+    assert store.get_tags("logs", "a") == {}
+    _run(engine, store, {"acl": {"canned": "public-read"}})
+    assert store.get_acl("logs", "a") == "public-read"
+
+
+def test_restore_fails_tasks_of_objects_that_are_not_archived(
+    engine: Engine, store: DirStore
+) -> None:
+    store.put("logs", "hot", b"x")
+    store.put("logs", "cold", b"x", storage_class="DEEP_ARCHIVE")
+    job_id = _run(engine, store, {"restore": {"days": 2}})
+    job = engine.describe_job(job_id)
+    assert (job.progress.succeeded, job.progress.failed) == (1, 1)
+    assert store.head("logs", "cold").restore_until is not None
+
+
+def test_locks_then_delete(engine: Engine, store: DirStore) -> None:
+    store.put("logs", "keep", b"x")
+    _run(engine, store, {"legalHold": {"status": "ON"}})
+    job_id = _run(engine, store, {"delete": {}})
+    job = engine.describe_job(job_id)
+    assert job.progress.failed == 1
+    assert store.head("logs", "keep").size == 1
+    _run(engine, store, {"legalHold": {"status": "OFF"}})
+    _run(engine, store, {"retention": {"mode": "GOVERNANCE", "until": "2099-01-01T00:00:00Z"}})
+    assert engine.describe_job(_run(engine, store, {"delete": {}})).progress.failed == 1
+
+
+def test_checksum_in_the_result_message(engine: Engine, store: DirStore) -> None:
+    store.put("logs", "h", b"hello")
+    job_id = _run(engine, store, {"checksum": {"algorithm": "CRC32C"}})
+    rows = list(engine.iter_results(engine.job_row(job_id).pk, failed_only=False))
+    assert rows[0][6] == "CRC32C:mnG7TA=="
+
+
+def test_invoke_runs_a_command_per_object(engine: Engine, store: DirStore, tmp_path: Path) -> None:
+    store.put("logs", "ok", b"x")
+    store.put("logs", "bad", b"x")
+    script = tmp_path / "check.py"
+    script.write_text(
+        "import sys\n"
+        "bucket, key, version = sys.argv[1:]\n"
+        "if key == 'bad':\n"
+        "    print('first line', file=sys.stderr)\n"
+        "    print(f'cannot handle {bucket}/{key}', file=sys.stderr)\n"
+        "    sys.exit(3)\n"
+        "print(f'handled {key}')\n"
+    )
+    job_id = engine.create_job(request({"invoke": {"command": [sys.executable, str(script)]}}, GEN))
+    Worker(engine, store).run(once=True)
+    rows = {r[1]: r for r in engine.iter_results(engine.job_row(job_id).pk, failed_only=False)}
+    assert rows["ok"][3:] == (1, 200, "", "handled ok")
+    assert rows["bad"][3:] == (2, 200, "PermanentFailure", "cannot handle logs/bad")

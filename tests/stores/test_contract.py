@@ -1,0 +1,200 @@
+"""The object-store contract: S3's object model, the same for every store."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from runner.engine.stores.base import CopyOptions, ObjectStore, Retention, StoreError
+
+
+def _error(call: object, *args: object, **kwargs: object) -> StoreError:
+    with pytest.raises(StoreError) as raised:
+        call(*args, **kwargs)  # type: ignore[operator]
+    return raised.value
+
+
+def test_put_head_open(store: ObjectStore) -> None:
+    info = store.put("src", "a/b.txt", b"hello", content_type="text/plain", metadata={"k": "v"})
+    assert info.size == 5
+    head = store.head("src", "a/b.txt")
+    assert head.etag == hashlib.md5(b"hello").hexdigest()
+    assert head.content_type == "text/plain"
+    assert head.metadata == {"k": "v"}
+    with store.open("src", "a/b.txt") as stream:
+        assert stream.read() == b"hello"
+
+
+def test_missing_objects_and_buckets(store: ObjectStore) -> None:
+    assert _error(store.head, "src", "nope").code == "NoSuchKey"
+    assert _error(store.head, "src", "nope").http_status == 404
+    assert _error(store.put_tags, "src", "nope", None, {"a": "b"}).code == "NoSuchKey"
+    assert _error(store.head, "no-bucket", "x").code == "NoSuchBucket"
+    assert not store.bucket_exists("no-bucket")
+    assert store.bucket_exists("src")
+
+
+def test_tags(store: ObjectStore) -> None:
+    store.put("src", "t", b"x", tags={"old": "1"})
+    assert store.get_tags("src", "t") == {"old": "1"}
+    with store.session():
+        store.put_tags("src", "t", None, {"new": "2"})
+    assert store.get_tags("src", "t") == {"new": "2"}
+    store.delete_tags("src", "t")
+    assert store.get_tags("src", "t") == {}
+
+
+def test_acl(store: ObjectStore) -> None:
+    store.put("src", "a", b"x")
+    assert store.get_acl("src", "a") == "private"
+    store.put_acl("src", "a", None, "public-read")
+    assert store.get_acl("src", "a") == "public-read"
+
+
+def test_copy_directives(store: ObjectStore) -> None:
+    store.put("src", "k", b"data", metadata={"m": "1"}, tags={"t": "1"}, content_type="a/b")
+    store.copy("src", "k", None, "dst", "copy/k", CopyOptions())
+    assert store.get_tags("dst", "copy/k") == {"t": "1"}
+    assert store.head("dst", "copy/k").metadata == {"m": "1"}
+    options = CopyOptions(
+        metadata_directive="REPLACE",
+        metadata={"n": "2"},
+        content_type="text/plain",
+        tagging_directive="REPLACE",
+        tags={},
+        storage_class="STANDARD_IA",
+        canned_acl="bucket-owner-read",
+        checksum_algorithm="SHA256",
+    )
+    store.copy("src", "k", None, "dst", "k2", options)
+    head = store.head("dst", "k2")
+    assert head.metadata == {"n": "2"}
+    assert head.content_type == "text/plain"
+    assert head.storage_class == "STANDARD_IA"
+    assert store.get_tags("dst", "k2") == {}
+    assert store.get_acl("dst", "k2") == "bucket-owner-read"
+    with store.open("dst", "k2") as stream:
+        assert stream.read() == b"data"
+
+
+def test_restore_only_archived_objects(store: ObjectStore) -> None:
+    store.put("src", "hot", b"x")
+    error = _error(store.restore, "src", "hot", None, 1, "BULK")
+    assert (error.http_status, error.code) == (403, "InvalidObjectState")
+    store.put("src", "cold", b"frozen", storage_class="GLACIER")
+    assert _error(store.open, "src", "cold").code == "InvalidObjectState"
+    assert _error(store.checksum, "src", "cold", None, "MD5").code == "InvalidObjectState"
+    store.restore("src", "cold", None, 3, "BULK")
+    with store.open("src", "cold") as stream:
+        assert stream.read() == b"frozen"
+    assert store.head("src", "cold").restore_until is not None
+
+
+def test_legal_hold_blocks_delete_and_overwrite(store: ObjectStore) -> None:
+    store.put("src", "held", b"x")
+    store.put_legal_hold("src", "held", None, True)
+    assert store.get_legal_hold("src", "held")
+    assert _error(store.delete, "src", "held").code == "AccessDenied"
+    assert _error(store.put, "src", "held", b"y").code == "AccessDenied"
+    error = _error(store.copy, "dst", "x", None, "src", "held", CopyOptions())
+    assert error.code == "NoSuchKey"
+    store.put("dst", "x", b"z")
+    assert _error(store.copy, "dst", "x", None, "src", "held", CopyOptions()).code == "AccessDenied"
+    store.put_legal_hold("src", "held", None, False)
+    store.delete("src", "held")
+    assert _error(store.head, "src", "held").code == "NoSuchKey"
+
+
+def test_retention_rules(store: ObjectStore) -> None:
+    store.put("src", "r", b"x")
+    later = datetime.now(UTC) + timedelta(days=30)
+    store.put_retention("src", "r", None, Retention("GOVERNANCE", later))
+    assert store.get_retention("src", "r") == Retention("GOVERNANCE", later)
+    assert _error(store.delete, "src", "r").code == "AccessDenied"
+    shorter = Retention("GOVERNANCE", later - timedelta(days=10))
+    assert _error(store.put_retention, "src", "r", None, shorter).code == "AccessDenied"
+    store.put_retention("src", "r", None, shorter, bypass_governance=True)
+    compliance = Retention("COMPLIANCE", later)
+    assert _error(store.put_retention, "src", "r", None, compliance).code == "AccessDenied"
+    store.put_retention("src", "r", None, compliance, bypass_governance=True)
+    error = _error(
+        store.put_retention,
+        "src",
+        "r",
+        None,
+        Retention("COMPLIANCE", later - timedelta(days=1)),
+        bypass_governance=True,
+    )
+    assert error.code == "AccessDenied"
+    store.put_retention("src", "r", None, Retention("COMPLIANCE", later + timedelta(days=1)))
+
+
+def test_delete_of_a_missing_object_succeeds(store: ObjectStore) -> None:
+    store.delete("src", "never-existed")
+    store.put("src", "gone", b"x")
+    store.delete("src", "gone")
+    store.delete("src", "gone")
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "expected"),
+    [
+        ("CRC32", base64.b64encode(zlib.crc32(b"hello").to_bytes(4, "big")).decode()),
+        ("CRC32C", "mnG7TA=="),
+        ("SHA1", base64.b64encode(hashlib.sha1(b"hello").digest()).decode()),
+        ("SHA256", base64.b64encode(hashlib.sha256(b"hello").digest()).decode()),
+        ("SHA512", base64.b64encode(hashlib.sha512(b"hello").digest()).decode()),
+        ("MD5", base64.b64encode(hashlib.md5(b"hello").digest()).decode()),
+    ],
+)
+def test_checksums(store: ObjectStore, algorithm: str, expected: str) -> None:
+    store.put("src", "c", b"hello")
+    assert store.checksum("src", "c", None, algorithm) == expected
+    assert store.checksum("src", "c", None, algorithm) == expected
+
+
+def test_listing(store: ObjectStore) -> None:
+    for key in ("a/1", "a/2", "a/b/3", "b/4", "ab"):
+        store.put("src", key, key.encode())
+    assert sorted(i.key for i in store.list("src")) == ["a/1", "a/2", "a/b/3", "ab", "b/4"]
+    assert sorted(i.key for i in store.list("src", "a/")) == ["a/1", "a/2", "a/b/3"]
+    assert sorted(i.key for i in store.list("src", "a")) == ["a/1", "a/2", "a/b/3", "ab"]
+    assert list(store.list("src", "zzz/")) == []
+    assert next(iter(store.list("src", "b/"))).size == 3
+
+
+def test_versions(store: ObjectStore) -> None:
+    first = store.put("ver", "v", b"one")
+    second = store.put("ver", "v", b"two")
+    assert first.version_id and second.version_id and first.version_id != second.version_id
+    with store.open("ver", "v", first.version_id) as stream:
+        assert stream.read() == b"one"
+    with store.open("ver", "v") as stream:
+        assert stream.read() == b"two"
+    store.put_tags("ver", "v", first.version_id, {"old": "yes"})
+    assert store.get_tags("ver", "v", first.version_id) == {"old": "yes"}
+    assert store.get_tags("ver", "v") == {}
+    listed = list(store.list("ver", versions=True))
+    assert {i.version_id for i in listed} == {first.version_id, second.version_id}
+    store.delete("ver", "v")  # a delete marker
+    assert _error(store.head, "ver", "v").code == "NoSuchKey"
+    with store.open("ver", "v", second.version_id) as stream:
+        assert stream.read() == b"two"
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "a/../../escape", "/etc/passwd", "a\\b", "a\0b", "a//b", "a/", "./a", ""]
+)
+def test_keys_cannot_leave_the_bucket(store: ObjectStore, key: str) -> None:
+    error = _error(store.put, "src", key, b"x")
+    assert error.http_status == 400
+
+
+def test_bucket_names_cannot_escape(store: ObjectStore) -> None:
+    for bucket in ("..", ".batchctl-store", "a/b"):
+        with pytest.raises(StoreError):
+            store.put(bucket, "k", b"x")

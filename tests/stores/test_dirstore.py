@@ -1,0 +1,83 @@
+"""What only the dir store has to prove: files on disk, symlinks, the sidecar."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from runner.engine.stores.base import StoreError
+from runner.engine.stores.dirstore import DirStore
+
+
+@pytest.fixture
+def dir_store(tmp_path: Path) -> DirStore:
+    s = DirStore(tmp_path / "root")
+    s.create_bucket("b")
+    return s
+
+
+def test_buckets_are_folders_and_keys_are_files(dir_store: DirStore, tmp_path: Path) -> None:
+    dir_store.put("b", "x/y.txt", b"content")
+    assert (tmp_path / "root" / "b" / "x" / "y.txt").read_bytes() == b"content"
+
+
+def test_files_put_by_hand_are_objects(dir_store: DirStore, tmp_path: Path) -> None:
+    (tmp_path / "root" / "b" / "hand").mkdir()
+    (tmp_path / "root" / "b" / "hand" / "made.txt").write_bytes(b"hi")
+    assert dir_store.head("b", "hand/made.txt").size == 2
+    dir_store.put_tags("b", "hand/made.txt", None, {"k": "v"})
+    assert dir_store.get_tags("b", "hand/made.txt") == {"k": "v"}
+
+
+def test_symlinked_folder_is_refused(dir_store: DirStore, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"s")
+    os.symlink(outside, tmp_path / "root" / "b" / "link")
+    for call in (
+        lambda: dir_store.head("b", "link/secret"),
+        lambda: dir_store.put("b", "link/new", b"x"),
+        lambda: dir_store.delete("b", "link/secret"),
+    ):
+        with pytest.raises(StoreError) as raised:
+            call()
+        assert raised.value.code == "AccessDenied"
+    assert (outside / "secret").read_bytes() == b"s"
+    assert not (outside / "new").exists()
+    assert [i.key for i in dir_store.list("b")] == []
+
+
+def test_symlinked_file_is_refused(dir_store: DirStore, tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_bytes(b"t")
+    os.symlink(target, tmp_path / "root" / "b" / "f")
+    with pytest.raises(StoreError) as raised:
+        dir_store.open("b", "f")
+    assert raised.value.code == "AccessDenied"
+
+
+def test_symlinked_bucket_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    store = DirStore(tmp_path / "root")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "root" / "evil")
+    with pytest.raises(StoreError) as raised:
+        store.put("evil", "k", b"x")
+    assert raised.value.code == "AccessDenied"
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_key_cannot_be_both_object_and_folder(dir_store: DirStore) -> None:
+    dir_store.put("b", "a", b"x")
+    with pytest.raises(StoreError) as raised:
+        dir_store.put("b", "a/b", b"y")
+    assert raised.value.http_status == 400
+
+
+def test_empty_folders_are_removed_with_their_last_object(
+    dir_store: DirStore, tmp_path: Path
+) -> None:
+    dir_store.put("b", "deep/er/k", b"x")
+    dir_store.delete("b", "deep/er/k")
+    assert list((tmp_path / "root" / "b").iterdir()) == []
