@@ -145,7 +145,9 @@ def test_preemption_with_two_jobs(engine: Engine, store: DirStore) -> None:
     ]
     high_end = engine.describe_job(high).terminated_at
     low_end = engine.describe_job(low).terminated_at
-    assert high_end is not None and low_end is not None and high_end < low_end
+    assert high_end is not None
+    assert low_end is not None
+    assert high_end < low_end
     assert engine.describe_job(low).progress.succeeded == 24
 
 

@@ -170,7 +170,9 @@ def test_listing(store: ObjectStore) -> None:
 def test_versions(store: ObjectStore) -> None:
     first = store.put("ver", "v", b"one")
     second = store.put("ver", "v", b"two")
-    assert first.version_id and second.version_id and first.version_id != second.version_id
+    assert first.version_id
+    assert second.version_id
+    assert first.version_id != second.version_id
     with store.open("ver", "v", first.version_id) as stream:
         assert stream.read() == b"one"
     with store.open("ver", "v") as stream:
