@@ -82,6 +82,9 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writers of this process queue here rather than in SQLite's busy handler,
+        # which sleeps in steps of milliseconds and would stall the worker threads.
+        self._write_lock = threading.RLock()
         conn = self.conn()
         with self.write():
             for statement in _SCHEMA.split(";"):
@@ -108,16 +111,17 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE … COMMIT, rolled back on error)."""
         conn = self.conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise TooManyRequests(f"engine database busy: {exc}", delay=1.0) from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise TooManyRequests(f"engine database busy: {exc}", delay=1.0) from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close every thread's connection."""

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from runner.engine.operations import TaskFunction, task_function
 from runner.engine.service import Engine, JobRow, TaskResult
-from runner.engine.stores.base import ObjectStore
+from runner.engine.stores.base import ATTRIBUTE_OPERATIONS, ObjectStore
 from runner.jobs.errors import JobServiceError
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ class JobRunner:
         self._exhausted = False
         self._on_progress = on_progress
         self.error: BaseException | None = None
+        if job.request.operation.choice in ATTRIBUTE_OPERATIONS and store.attribute_threads:
+            workers = min(workers, store.attribute_threads)
         self._threads = [
             threading.Thread(target=self._loop, name=f"job-{job.id[:8]}-{i}", daemon=True)
             for i in range(max(1, workers))

@@ -77,8 +77,15 @@ class Retention:
     until: datetime
 
 
+ATTRIBUTE_OPERATIONS = frozenset({"tag", "untag", "acl", "legalHold", "retention", "restore"})
+
+
 class ObjectStore(Protocol):
     """S3's object model; every method raises StoreError for a failed request."""
+
+    # At most this many threads run attribute-only operations (ATTRIBUTE_OPERATIONS)
+    # on this store; None means the target's `workers`.
+    attribute_threads: int | None
 
     def session(self) -> AbstractContextManager[None]:
         """Group the writes made inside the block (the dir store commits them once)."""

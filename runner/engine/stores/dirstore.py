@@ -104,6 +104,10 @@ class _Session:
 class DirStore:
     """An object store on a local folder (see the module docstring)."""
 
+    # Attribute-only operations here are pure Python and SQLite work under the GIL:
+    # more threads only add contention (bench/RESULTS.md), so they run on one.
+    attribute_threads: int | None = 1
+
     def __init__(self, root: str | Path, *, clock: Any = _now) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -114,7 +118,11 @@ class DirStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # See runner.engine.db: in-process writers wait here, not in SQLite's busy handler.
+        self._write_lock = threading.RLock()
         self._safe_dirs: set[str] = set()
+        self._root_text = str(self.root)
+        self._bucket_paths: dict[str, str] = {}
         self._clock = clock
         conn = self._conn()
         conn.executescript(_SCHEMA)
@@ -146,7 +154,7 @@ class DirStore:
             state.depth -= 1
         if state.depth == 0 and state.pending:
             pending, state.pending = state.pending, []
-            with state.conn:
+            with self._write_lock, state.conn:
                 state.conn.execute("BEGIN")
                 for sql, params in pending:
                     state.conn.execute(sql, params)
@@ -160,7 +168,8 @@ class DirStore:
         if state.depth:
             state.pending.append((sql, params))
         else:
-            state.conn.execute(sql, params)
+            with self._write_lock:
+                state.conn.execute(sql, params)
 
     def close(self) -> None:
         """Close every thread's connection."""
@@ -173,54 +182,56 @@ class DirStore:
 
     # -- paths ---------------------------------------------------------------
 
-    def _bucket_dir(self, bucket: str) -> Path:
+    def _bucket_dir(self, bucket: str) -> str:
+        path = self._bucket_paths.get(bucket)
+        if path is not None:
+            return path
         if not bucket or bucket.startswith(".") or "/" in bucket or "\\" in bucket:
             raise StoreError(400, "InvalidBucketName", f"The bucket name is not valid: {bucket}")
-        path = self.root / bucket
-        if str(path) not in self._safe_dirs:
-            try:
-                mode = os.lstat(path).st_mode
-            except FileNotFoundError:
-                raise no_such_bucket(bucket) from None
-            if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
-                raise StoreError(403, "AccessDenied", f"bucket {bucket} is not a plain folder")
-            self._safe_dirs.add(str(path))
+        path = os.path.join(self._root_text, bucket)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            raise no_such_bucket(bucket) from None
+        if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
+            raise StoreError(403, "AccessDenied", f"bucket {bucket} is not a plain folder")
+        self._bucket_paths[bucket] = path
         return path
 
     @staticmethod
-    def check_key(key: str) -> None:
-        """Refuse keys that cannot be a file below the bucket folder."""
+    def check_key(key: str) -> list[str]:
+        """Refuse keys that cannot be a file below the bucket folder; return the segments."""
+        parts = key.split("/")
         problem = None
         if not key:
             problem = "empty key"
-        elif len(key.encode()) > 1024:
+        elif len(key) > 1024 and len(key.encode()) > 1024:
             problem = "key longer than 1024 bytes"
         elif "\0" in key or "\\" in key:
             problem = "NUL and backslash are not allowed in keys of the dir store"
-        elif key.startswith("/") or key.endswith("/"):
+        elif key[0] == "/" or key[-1] == "/":
             problem = "keys of the dir store cannot start or end with '/'"
-        elif any(part in ("", ".", "..") for part in key.split("/")):
+        elif "" in parts or "." in parts or ".." in parts:
             problem = "empty, '.' and '..' segments are not allowed in keys of the dir store"
         if problem:
             raise StoreError(400, "InvalidArgument", f"{problem}: {key!r}")
+        return parts
 
-    def _path(self, bucket: str, key: str, *, create_dirs: bool = False) -> Path:
+    def _path(self, bucket: str, key: str, *, create_dirs: bool = False) -> str:
         base = self._bucket_dir(bucket)
-        self.check_key(key)
-        parts = key.split("/")
+        parts = self.check_key(key)
         current = base
         for part in parts[:-1]:
-            current = current / part
-            text = str(current)
-            if text in self._safe_dirs:
+            current = f"{current}/{part}"
+            if current in self._safe_dirs:
                 continue
             try:
                 mode = os.lstat(current).st_mode
             except FileNotFoundError:
                 if not create_dirs:
-                    return base.joinpath(*parts)
+                    return f"{base}/{key}"
                 with contextlib.suppress(FileExistsError):
-                    current.mkdir()
+                    os.mkdir(current)
                 mode = os.lstat(current).st_mode
             if stat.S_ISLNK(mode):
                 raise StoreError(403, "AccessDenied", f"symlink in the store: {bucket}/{key}")
@@ -228,13 +239,12 @@ class DirStore:
                 raise StoreError(
                     400,
                     "InvalidArgument",
-                    f"the dir store cannot hold {key!r}: {'/'.join(parts[: len(parts)])} "
-                    "is an object, not a folder",
+                    f"the dir store cannot hold {key!r}: a parent of it is an object, not a folder",
                 )
-            self._safe_dirs.add(text)
-        return current / parts[-1]
+            self._safe_dirs.add(current)
+        return f"{current}/{parts[-1]}"
 
-    def _stat_file(self, path: Path) -> os.stat_result | None:
+    def _stat_file(self, path: str | Path) -> os.stat_result | None:
         try:
             info = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -272,7 +282,7 @@ class DirStore:
 
     def _resolve(
         self, bucket: str, key: str, version_id: str | None
-    ) -> tuple[str, Path, os.stat_result, dict[str, Any] | None]:
+    ) -> tuple[str, str | Path, os.stat_result, dict[str, Any] | None]:
         """The version id, data path, file status and row of an existing object version."""
         path = self._path(bucket, key)
         if version_id is None or version_id == NULL_VERSION:
@@ -280,11 +290,11 @@ class DirStore:
             if row is not None and row["delete_marker"]:
                 raise no_such_key(bucket, key)
             if row is not None and not row["is_latest"]:
-                data = self._side / "versions" / bucket / str(row["blob"])
-                info = self._stat_file(data)
+                blob = self._side / "versions" / bucket / str(row["blob"])
+                info = self._stat_file(blob)
                 if info is None:
                     raise no_such_key(bucket, key)
-                return NULL_VERSION, data, info, row
+                return NULL_VERSION, blob, info, row
             info = self._stat_file(path)
             if info is None:
                 raise no_such_key(bucket, key)
@@ -292,11 +302,29 @@ class DirStore:
         row = self._row(bucket, key, version_id)
         if row is None or row["delete_marker"]:
             raise StoreError(404, "NoSuchVersion", f"The specified version does not exist: {key}")
-        data = path if row["is_latest"] else self._side / "versions" / bucket / str(row["blob"])
+        data: str | Path = (
+            path if row["is_latest"] else self._side / "versions" / bucket / str(row["blob"])
+        )
         info = self._stat_file(data)
         if info is None:
             raise no_such_key(bucket, key)
         return version_id, data, info, row
+
+    def _version_for_update(self, bucket: str, key: str, version_id: str | None) -> str:
+        """The version an attribute write applies to; the lean path of the bulk operations."""
+        if version_id is not None:
+            return self._resolve(bucket, key, version_id)[0]
+        path = self._path(bucket, key)
+        found = self._conn().execute(self._LATEST_SQL, (bucket, key)).fetchone()
+        if found is not None and found[1]:
+            raise no_such_key(bucket, key)
+        if self._stat_file(path) is None:
+            raise no_such_key(bucket, key)
+        return str(found[0]) if found is not None else NULL_VERSION
+
+    _LATEST_SQL = (
+        "SELECT version_id, delete_marker FROM objects WHERE bucket=? AND key=? AND is_latest=1"
+    )
 
     def _upsert_attr(self, bucket: str, key: str, version: str, column: str, value: Any) -> None:
         self._write_attr(
@@ -352,11 +380,13 @@ class DirStore:
         if not bucket or bucket.startswith(".") or "/" in bucket:
             raise StoreError(400, "InvalidBucketName", f"The bucket name is not valid: {bucket}")
         (self.root / bucket).mkdir(exist_ok=True)
-        self._conn().execute(
-            "INSERT INTO buckets (name, versioning) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET versioning = max(versioning, excluded.versioning)",
-            (bucket, int(versioning)),
-        )
+        with self._write_lock:
+            self._conn().execute(
+                "INSERT INTO buckets (name, versioning) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET "
+                "versioning = max(versioning, excluded.versioning)",
+                (bucket, int(versioning)),
+            )
 
     # -- reading -------------------------------------------------------------
 
@@ -369,16 +399,17 @@ class DirStore:
         if etag is None:
             with self._open_data(data) as stream:
                 etag = checksum_hex_md5(stream)
-            self._conn().execute(
-                "INSERT INTO objects (bucket, key, version_id, etag, stamp) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (bucket, key, version_id) DO UPDATE SET etag=excluded.etag, "
-                "stamp=excluded.stamp",
-                (bucket, key, version, etag, stamp),
-            )
+            with self._write_lock:
+                self._conn().execute(
+                    "INSERT INTO objects (bucket, key, version_id, etag, stamp) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT (bucket, key, version_id) DO UPDATE SET etag=excluded.etag, "
+                    "stamp=excluded.stamp",
+                    (bucket, key, version, etag, stamp),
+                )
         return ObjectInfo(**{**found.__dict__, "etag": etag})
 
     @staticmethod
-    def _open_data(path: Path) -> BinaryIO:
+    def _open_data(path: str | Path) -> BinaryIO:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         return os.fdopen(fd, "rb")
 
@@ -403,7 +434,7 @@ class DirStore:
         self, bucket: str, prefix: str = "", *, versions: bool = False
     ) -> Iterator[ObjectInfo]:
         """Every object under ``prefix`` (folders walked in name order)."""
-        base = self._bucket_dir(bucket)
+        base = Path(self._bucket_dir(bucket))
         folder, _, start = prefix.rpartition("/")
         top = base / folder if folder else base
         if folder:
@@ -481,14 +512,14 @@ class DirStore:
 
     # -- writing data ----------------------------------------------------------
 
-    def _write_file(self, bucket: str, key: str, body: bytes | IO[bytes] | Path) -> Path:
+    def _write_file(self, bucket: str, key: str, body: bytes | IO[bytes] | str | Path) -> Path:
         """Write ``body`` to a temporary file beside the store and return it."""
         fd, tmp = tempfile.mkstemp(dir=self._side / "tmp")
         try:
             with os.fdopen(fd, "wb") as out:
                 if isinstance(body, bytes):
                     out.write(body)
-                elif isinstance(body, Path):
+                elif isinstance(body, str | Path):
                     with self._open_data(body) as source:
                         shutil.copyfileobj(source, out, 1 << 20)
                 else:
@@ -517,7 +548,7 @@ class DirStore:
                 raise StoreError(403, "AccessDenied", _ACCESS_DENIED_LOCK)
             now = self._clock()
             version = uuid.uuid4().hex if versioned else NULL_VERSION
-            with conn:
+            with self._write_lock, conn:
                 conn.execute("BEGIN")
                 if versioned and exists:
                     blob = uuid.uuid4().hex
@@ -637,7 +668,7 @@ class DirStore:
             blob = uuid.uuid4().hex
             old = current["version_id"] if current else NULL_VERSION
             (self._side / "versions" / bucket).mkdir(exist_ok=True)
-            with conn:
+            with self._write_lock, conn:
                 conn.execute("BEGIN")
                 conn.execute(
                     "INSERT INTO objects (bucket, key, version_id, is_latest, blob, last_modified) "
@@ -660,7 +691,7 @@ class DirStore:
             if row is not None and not row["is_latest"]:
                 self._delete_noncurrent(bucket, key, row)
                 return
-            with conn:
+            with self._write_lock, conn:
                 conn.execute("BEGIN")
                 conn.execute(
                     "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
@@ -680,7 +711,7 @@ class DirStore:
         if not row["is_latest"]:
             self._delete_noncurrent(bucket, key, row)
             return
-        with conn:
+        with self._write_lock, conn:
             conn.execute("BEGIN")
             conn.execute(
                 "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
@@ -694,7 +725,7 @@ class DirStore:
 
     def _delete_noncurrent(self, bucket: str, key: str, row: dict[str, Any]) -> None:
         conn = self._conn()
-        with conn:
+        with self._write_lock, conn:
             conn.execute("BEGIN")
             conn.execute(
                 "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
@@ -716,7 +747,7 @@ class DirStore:
             return
         version, marker, blob = found
         path = self._path(bucket, key, create_dirs=True)
-        with conn:
+        with self._write_lock, conn:
             conn.execute("BEGIN")
             conn.execute(
                 "UPDATE objects SET is_latest=1, blob=NULL WHERE bucket=? AND key=? "
@@ -726,9 +757,9 @@ class DirStore:
             if not marker and blob:
                 os.replace(self._side / "versions" / bucket / str(blob), path)
 
-    def _prune_dirs(self, bucket: str, path: Path) -> None:
+    def _prune_dirs(self, bucket: str, path: str) -> None:
         base = self.root / bucket
-        parent = path.parent
+        parent = Path(path).parent
         while parent != base and base in parent.parents:
             try:
                 parent.rmdir()
@@ -747,12 +778,12 @@ class DirStore:
 
     def put_tags(self, bucket: str, key: str, version_id: str | None, tags: dict[str, str]) -> None:
         """Replace the object's tag set."""
-        version, _, _, _ = self._resolve(bucket, key, version_id)
+        version = self._version_for_update(bucket, key, version_id)
         self._upsert_attr(bucket, key, version, "tags", json.dumps(tags) if tags else None)
 
     def delete_tags(self, bucket: str, key: str, version_id: str | None = None) -> None:
         """Remove the object's tags."""
-        version, _, _, _ = self._resolve(bucket, key, version_id)
+        version = self._version_for_update(bucket, key, version_id)
         self._upsert_attr(bucket, key, version, "tags", None)
 
     def get_acl(self, bucket: str, key: str, version_id: str | None = None) -> str:
@@ -762,7 +793,7 @@ class DirStore:
 
     def put_acl(self, bucket: str, key: str, version_id: str | None, canned: str) -> None:
         """Set the object's canned ACL."""
-        version, _, _, _ = self._resolve(bucket, key, version_id)
+        version = self._version_for_update(bucket, key, version_id)
         self._upsert_attr(bucket, key, version, "acl", canned)
 
     def restore(self, bucket: str, key: str, version_id: str | None, days: int, tier: str) -> None:
@@ -821,7 +852,7 @@ class DirStore:
 
     def put_legal_hold(self, bucket: str, key: str, version_id: str | None, on: bool) -> None:
         """Put or lift a legal hold."""
-        version, _, _, _ = self._resolve(bucket, key, version_id)
+        version = self._version_for_update(bucket, key, version_id)
         self._upsert_attr(bucket, key, version, "legal_hold", int(on))
 
     def checksum(self, bucket: str, key: str, version_id: str | None, algorithm: str) -> str:
