@@ -541,6 +541,8 @@ class DirStore:
         path = self._path(bucket, key, create_dirs=True)
         conn = self._conn()
         versioned = self._versioning(bucket)
+        if not versioned:
+            return self._install_unversioned(bucket, key, path, tmp, attrs)
         try:
             current = self._row(bucket, key, None)
             exists = self._stat_file(path) is not None
@@ -590,6 +592,53 @@ class DirStore:
         info = os.lstat(path)
         row = self._row(bucket, key, version)
         return self._info(bucket, key, version, info, row)
+
+    def _install_unversioned(
+        self, bucket: str, key: str, path: str, tmp: Path, attrs: dict[str, Any]
+    ) -> ObjectInfo:
+        """Replace the file, then its row (buffered with the session's writes).
+
+        A crash between the two leaves the new content with the old attributes;
+        the task that wrote it was not recorded, so it runs again and mends that.
+        """
+        try:
+            found = (
+                self._conn()
+                .execute(
+                    "SELECT legal_hold, lock_until FROM objects WHERE bucket=? AND key=? "
+                    "AND version_id=?",
+                    (bucket, key, NULL_VERSION),
+                )
+                .fetchone()
+            )
+            locked = found and (found[0] or (found[1] is not None and found[1] > self._clock()))
+            if locked and self._stat_file(path) is not None:
+                raise StoreError(403, "AccessDenied", _ACCESS_DENIED_LOCK)
+            size = os.lstat(tmp).st_size
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        now = self._clock()
+        columns = ["bucket", "key", "version_id", "is_latest", "last_modified", *attrs]
+        values = [bucket, key, NULL_VERSION, 1, now, *attrs.values()]
+        self._write_attr(
+            f"INSERT OR REPLACE INTO objects ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(values))})",
+            tuple(values),
+        )
+        metadata = attrs.get("metadata")
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            version_id=None,
+            size=size,
+            last_modified=datetime.fromtimestamp(now, UTC),
+            storage_class=attrs.get("storage_class") or "STANDARD",
+            content_type=attrs.get("content_type"),
+            metadata=json.loads(metadata) if metadata else {},
+        )
 
     def put(
         self,
