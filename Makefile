@@ -22,6 +22,9 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 
 demo: $(STAMP)
 	$(BIN)/batchctl validate jobs.d
+	$(BIN)/batchctl demo init
+	$(BIN)/batchctl reconcile jobs.d --until-done
+	$(BIN)/batchctl status jobs.d
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check runner tests bench

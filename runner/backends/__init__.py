@@ -1,1 +1,25 @@
 """Actual state: the JobService protocol and one module per backend (local, aws, cos)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.backends.base import JobService
+from runner.spec.loader import LoadedTarget
+
+
+class BackendUnavailable(Exception):
+    """The target's backend cannot be used in this version or on this machine."""
+
+
+def open_backend(target: LoadedTarget, project_root: Path) -> JobService:
+    """The JobService of ``target`` (paths relative to ``project_root``)."""
+    spec = target.target.spec
+    if spec.local is not None:
+        from runner.backends.local import LocalBackend
+
+        return LocalBackend(spec.local, project_root)
+    raise BackendUnavailable(
+        f"target {target.target.metadata.name!r} is {target.kind}: this version of batchctl "
+        "reconciles only local targets (the embedded engine)"
+    )

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from runner.jobs.models import JobDetail, JobPage, JobRequest
 from runner.jobs.status import JobStatus
+from runner.spec.models import CsvManifest
 
 
 class JobService(Protocol):
@@ -45,6 +46,10 @@ class JobService(Protocol):
         self, job_id: str, requested: JobStatus | str, reason: str | None = None
     ) -> JobStatus:
         """Confirm (Ready) or cancel (Cancelled) a job."""
+        ...
+
+    def stage_manifest(self, name: str, data: bytes) -> CsvManifest:
+        """Upload a manifest kept in the repository; return it as a CSV manifest pinned by ETag."""
         ...
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ the scheduler that runs the jobs.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +16,13 @@ from pathlib import Path
 from runner.engine.lock import FileLock, is_held, worker_lock
 from runner.engine.service import Clock, Engine
 from runner.engine.stores import open_store
-from runner.engine.stores.base import ObjectStore
+from runner.engine.stores.base import ObjectStore, StoreError
 from runner.engine.worker import Notify, Worker
 from runner.jobs.models import JobDetail, JobPage, JobRequest
 from runner.jobs.status import JobStatus
-from runner.spec.models import LocalTarget
+from runner.spec.models import CsvManifest, LocalTarget
+
+MANIFEST_BUCKET = "batchctl-manifests"
 
 
 class LocalBackend:
@@ -77,6 +80,18 @@ class LocalBackend:
     ) -> JobStatus:
         """Confirm or cancel a job."""
         return self.engine.update_job_status(job_id, requested, reason)
+
+    def stage_manifest(self, name: str, data: bytes) -> CsvManifest:
+        """Put a repository manifest in the store's ``batchctl-manifests`` bucket, by content."""
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"{name}/{digest}.csv"
+        self.store.create_bucket(MANIFEST_BUCKET)
+        try:
+            info = self.store.head(MANIFEST_BUCKET, key)
+        except StoreError:
+            self.store.put(MANIFEST_BUCKET, key, data, content_type="text/csv")
+            info = self.store.head(MANIFEST_BUCKET, key)
+        return CsvManifest(bucket=MANIFEST_BUCKET, key=key, etag=info.etag)
 
     def worker_lock(self) -> FileLock:
         """The lock a worker of this state folder must hold."""

@@ -1,0 +1,77 @@
+"""`batchctl demo init`: the sample objects the example campaign in jobs.d works on."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runner.cli import exitcodes
+from runner.cli.app import app
+from runner.cli.targets import local_backend
+from runner.engine.stores.base import ObjectStore, StoreError
+
+demo_app = typer.Typer(help="The example campaign's sample data.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+MONTHS, DAYS, PER_DAY = 12, 28, 30
+
+
+def _exists(store: ObjectStore, bucket: str, key: str) -> bool:
+    try:
+        store.head(bucket, key)
+    except StoreError:
+        return False
+    return True
+
+
+def sample_objects() -> list[tuple[str, str, bytes]]:
+    """Every sample object: (bucket, key, content)."""
+    objects: list[tuple[str, str, bytes]] = []
+    for month in range(1, MONTHS + 1):
+        for day in range(1, DAYS + 1):
+            for n in range(PER_DAY):
+                key = f"2024/{month:02d}/{day:02d}/app-{n:03d}.log"
+                line = f"2024-{month:02d}-{day:02d} app-{n:03d} request served in {n + day} ms\n"
+                objects.append(("logs", key, line.encode() * 4))
+    objects.append(("logs", "2024/README.txt", b"Application logs of 2024.\n"))
+    for n in range(20):
+        objects.append(("logs", f"2023/12/31/app-{n:03d}.log", b"2023 log line\n"))
+    manifest = Path(__file__).resolve().parents[2] / "jobs.d" / "manifests" / "contracts.csv"
+    keys = [f"signed/{y}/contract-{i:03d}.pdf" for y in (2023, 2024) for i in range(1, 26)]
+    keys.append("signed/2024/Q4 amendment (final).pdf")
+    if manifest.is_file():
+        keys = [
+            urllib.parse.unquote(line.split(",", 1)[1])
+            for line in manifest.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+    for key in keys:
+        objects.append(("contracts", key, f"%PDF-1.4 sample contract {key}\n".encode()))
+    return objects
+
+
+@demo_app.command("init")
+def init(
+    folder: Annotated[Path, typer.Option("--dir", help="Jobs folder.")] = Path("jobs.d"),
+    target: Annotated[str, typer.Option("--target", "-t")] = "local",
+) -> int:
+    """Create the sample buckets and about 10,000 objects in the local store (idempotent)."""
+    with local_backend(folder, target) as backend:
+        store = backend.store
+        for bucket in ("logs", "archive", "reports", "contracts"):
+            store.create_bucket(bucket)
+        created = kept = 0
+        for bucket, key, body in sample_objects():
+            if _exists(store, bucket, key):
+                kept += 1
+                continue
+            store.put(bucket, key, body, content_type="text/plain")
+            created += 1
+        typer.echo(
+            f"demo data in {backend.target.store}: {created:,} objects created, "
+            f"{kept:,} already there (buckets logs, archive, reports, contracts)"
+        )
+    return exitcodes.OK

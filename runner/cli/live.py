@@ -1,0 +1,81 @@
+"""The view of a running reconcile: a live table on a terminal, timestamped lines elsewhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from runner.reconcile.model import Action, ActionKind, Plan
+
+
+def _state(action: Action) -> str:
+    if action.kind is ActionKind.NOOP and action.status is not None:
+        return action.status.value
+    return action.kind.value
+
+
+class LiveView:
+    """Shows each pass's plan: a progress bar per Active job, a status line per other job."""
+
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
+        self._seen: dict[tuple[str, str], tuple[str, str]] = {}
+        self._live: Live | None = None
+        if terminal:
+            self._live = Live(console=Console(), auto_refresh=False, transient=False)
+            self._live.start()
+
+    def update(self, plan: Plan) -> None:
+        """Show the latest plan."""
+        if self._live is not None:
+            self._live.update(self._table(plan), refresh=True)
+            return
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for action in plan.actions:
+            state = _state(action)
+            reason = action.reason
+            if (
+                action.status is not None
+                and not action.status.final
+                and action.kind is ActionKind.NOOP
+            ):
+                reason = action.status.value  # progress moves every pass; print the status only
+            if self._seen.get(action.key) != (state, reason):
+                self._seen[action.key] = (state, reason)
+                typer.echo(f"{stamp} {action.name}: {state}: {action.reason}")
+
+    def _table(self, plan: Plan) -> Table:
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("JOB")
+        table.add_column("STATE")
+        table.add_column("PROGRESS", width=32)
+        table.add_column("WHY", overflow="fold")
+        for action in plan.actions:
+            counts = action.counts
+            if (
+                counts is not None
+                and counts.total
+                and action.status is not None
+                and not action.status.final
+            ):
+                progress: ProgressBar | Text = ProgressBar(
+                    total=counts.total, completed=counts.done, width=24
+                )
+            elif counts is not None and counts.total:
+                progress = Text(f"{counts.done:,}/{counts.total:,}")
+            else:
+                progress = Text("")
+            table.add_row(Text(action.name), Text(_state(action)), progress, Text(action.reason))
+        return table
+
+    def close(self) -> None:
+        """Stop the live display (it stays on screen)."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

@@ -1,0 +1,284 @@
+"""The controller: load, observe, plan, apply — once, on a timer, or until done.
+
+One reconcile at a time per state folder (``reconcile.lock``); whoever waits is
+told the holder's pid, host and start time. On a ``local`` target the embedded
+engine runs in this process while a reconcile waits, unless a ``batchctl
+engine run`` worker already serves that state folder.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner import jobsdir
+from runner.backends import open_backend
+from runner.backends.base import JobService
+from runner.backends.local import LocalBackend
+from runner.backends.traced import TracedService
+from runner.engine.lock import FileLock, LockHeld
+from runner.engine.worker import Worker
+from runner.jobs.status import JobStatus
+from runner.reconcile.apply import ApplyResult, apply_plan
+from runner.reconcile.ledger import Ledger
+from runner.reconcile.model import ActionKind, DesiredJob, JobKey, Plan
+from runner.reconcile.observe import observe
+from runner.reconcile.plan import plan as make_plan
+from runner.spec.errors import SpecInvalid
+from runner.spec.identity import immutable_fields, spec_hash
+from runner.spec.loader import SpecSet
+
+Log = Callable[[str], None]
+
+
+class ReconcileError(Exception):
+    """A reconcile cannot go on (a bad option, a backend that cannot be opened)."""
+
+
+def desired_jobs(specs: SpecSet) -> list[DesiredJob]:
+    """The specs as the planner takes them: hashed, with their target's kind."""
+    found = []
+    for loaded in specs.jobs:
+        digest = specs.manifest_digests.get(loaded.key)
+        fields = immutable_fields(loaded.job, digest)
+        found.append(
+            DesiredJob(
+                job=loaded.job,
+                spec_hash=spec_hash(loaded.job, digest),
+                target_kind=specs.targets[loaded.job.spec.target].kind,
+                immutable=json.dumps(fields, sort_keys=True, separators=(",", ":")),
+            )
+        )
+    return found
+
+
+def settled(plan: Plan) -> bool:
+    """Nothing more can happen without a person: every job final, blocked or awaiting one."""
+    for action in plan.actions:
+        if action.kind is ActionKind.BLOCKED:
+            continue
+        if action.kind is not ActionKind.NOOP:
+            return False
+        live = action.status is not None and not action.status.final
+        if live and not action.awaiting_confirmation:
+            return False
+    return True
+
+
+def troubled(plan: Plan) -> bool:
+    """Whether a managed job is Failed or Blocked (exit code 4)."""
+    return any(a.kind is ActionKind.BLOCKED or a.failed for a in plan.actions)
+
+
+@dataclass
+class PassResult:
+    """One reconcile pass: the plan and, if applied, what apply did."""
+
+    plan: Plan
+    applied: ApplyResult | None = None
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+def acquire_with_wait(lock: FileLock, timeout: float, log: Log | None) -> None:
+    """Take ``lock``, waiting up to ``timeout`` seconds and saying who holds it."""
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            lock.acquire()
+            return
+        except LockHeld as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if log and not told:
+                log(f"waiting for the reconcile lock held by {exc.holder or 'another process'}")
+                told = True
+            time.sleep(0.2)
+
+
+class Controller:
+    """Reconciles one jobs folder against its targets."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        state_dir: Path | None = None,
+        prune: bool = False,
+        replace: Iterable[str] = (),
+        log: Log | None = None,
+        trace: Log | None = None,
+        lock_timeout: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.folder = folder
+        self.project_root = folder.resolve().parent
+        self.state_dir = state_dir or self.project_root / ".batchctl"
+        self.prune = prune
+        self.replace_names = set(replace)
+        self.log = log
+        self.trace = trace
+        self.clock = clock
+        self.lock = FileLock(self.state_dir / "reconcile.lock")
+        acquire_with_wait(self.lock, lock_timeout, log)
+        self.ledger = Ledger(self.state_dir / "ledger.db")
+        self.services: dict[str, TracedService] = {}
+        self._workers: list[tuple[threading.Thread, threading.Event, FileLock]] = []
+        self.specs = SpecSet()
+        self.desired: list[DesiredJob] = []
+
+    def close(self) -> None:
+        """Stop in-process engines, close backends and the ledger, release the lock."""
+        self.stop_engines()
+        for service in self.services.values():
+            service.close()
+        self.services.clear()
+        self.ledger.close()
+        self.lock.release()
+
+    # -- one pass --------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load and validate the specs; any error stops before a backend is touched."""
+        specs = jobsdir.load(self.folder)
+        if specs.errors:
+            raise SpecInvalid(specs.errors)
+        unknown = self.replace_names - {j.job.metadata.name for j in specs.jobs}
+        if unknown:
+            raise ReconcileError(f"--replace names no job: {', '.join(sorted(unknown))}")
+        self.specs = specs
+        self.desired = desired_jobs(specs)
+
+    def _service(self, target: str) -> TracedService:
+        service = self.services.get(target)
+        if service is None:
+            loaded = self.specs.targets[target]
+            service = TracedService(open_backend(loaded, self.project_root), target, self.trace)
+            self.services[target] = service
+        return service
+
+    def _targets(self) -> set[str]:
+        names = {d.key[0] for d in self.desired}
+        names |= {r.target for r in self.ledger.records() if r.target in self.specs.targets}
+        return names
+
+    def plan(self) -> Plan:
+        """Observe every target and plan (nothing is changed)."""
+        services: dict[str, JobService] = {t: self._service(t) for t in sorted(self._targets())}
+        observed = observe(services)
+        self.ledger.refresh((o.job_id, o.status, o.counts, o.terminated) for o in observed)
+        replace = {d.key for d in self.desired if d.job.metadata.name in self.replace_names}
+        return make_plan(
+            self.desired,
+            observed,
+            self.ledger.records(),
+            now=self.clock(),
+            prune=self.prune,
+            replace=replace,
+        )
+
+    def run_pass(self, *, apply: bool) -> PassResult:
+        """One pass: load, observe, plan, and apply unless ``apply`` is False."""
+        self.load()
+        plan = self.plan()
+        result = PassResult(plan)
+        if apply and (plan.changes or plan.adoptions):
+            manifests = self._repository_manifests()
+            desired = {d.key: d for d in self.desired}
+            result.applied = apply_plan(
+                plan,
+                desired,
+                dict(self.services),
+                self.ledger,
+                manifests=manifests,
+                log=self.log,
+            )
+            if self.replace_names and not result.applied.errors:
+                self.replace_names.clear()  # replaced once, not at every pass
+        result.calls = self.call_counts()
+        return result
+
+    def _repository_manifests(self) -> dict[JobKey, bytes]:
+        found: dict[JobKey, bytes] = {}
+        for loaded in self.specs.jobs:
+            if loaded.job.spec.manifest.file is not None:
+                found[loaded.key] = Path(jobsdir.manifest_file_path(loaded)).read_bytes()
+        return found
+
+    def call_counts(self) -> dict[str, int]:
+        """API calls made so far, by name."""
+        total: dict[str, int] = {}
+        for service in self.services.values():
+            for name, count in service.calls.items():
+                total[name] = total.get(name, 0) + count
+        return total
+
+    # -- the embedded engine ---------------------------------------------------
+
+    def start_engines(self) -> list[str]:
+        """Run the engine of every local target in this process, unless a worker serves it."""
+        started = []
+        for target in sorted(self._targets()):
+            service = self._service(target).inner
+            if not isinstance(service, LocalBackend):
+                continue
+            if any(t.name == f"engine-{target}" for t, _, _ in self._workers):
+                continue
+            lock = service.worker_lock()
+            try:
+                lock.acquire()
+            except LockHeld as exc:
+                if self.log:
+                    self.log(f"target {target}: the engine is served by {exc.holder}")
+                continue
+            stop = threading.Event()
+            worker: Worker = service.worker()
+            thread = threading.Thread(
+                target=worker.run, kwargs={"stop": stop}, name=f"engine-{target}", daemon=True
+            )
+            thread.start()
+            self._workers.append((thread, stop, lock))
+            started.append(target)
+        return started
+
+    def stop_engines(self) -> None:
+        """Stop the in-process engines; running tasks finish and are recorded first."""
+        for _, stop, _ in self._workers:
+            stop.set()
+        for thread, _, lock in self._workers:
+            thread.join()
+            lock.release()
+        self._workers.clear()
+
+
+def failed_or_blocked(plan: Plan) -> list[str]:
+    """Lines naming each Failed or Blocked job, for the summary of --until-done."""
+    lines = []
+    for action in plan.actions:
+        if action.kind is ActionKind.BLOCKED:
+            lines.append(f"{action.name}: blocked: {action.reason}")
+        elif action.failed:
+            lines.append(f"{action.name}: Failed (job {action.job_id})")
+    return lines
+
+
+def awaiting(plan: Plan) -> list[str]:
+    """Lines naming each job that waits for a person's confirmation."""
+    return [f"{a.name}: {a.reason}" for a in plan.actions if a.awaiting_confirmation]
+
+
+__all__ = [
+    "Controller",
+    "JobStatus",
+    "PassResult",
+    "ReconcileError",
+    "awaiting",
+    "desired_jobs",
+    "failed_or_blocked",
+    "settled",
+    "troubled",
+]

@@ -1,0 +1,162 @@
+"""The ledger: every job batchctl made, so a finished job is never re-run by mistake.
+
+Jobs leave ListJobs 90 days after they end; the ledger remembers them for
+good: target, name, generation, job ID, spec hash, the immutable fields as
+they were, the last status and counts seen, the report location and times.
+SQLite by default, ``<project>/.batchctl/ledger.db`` (``--state`` moves it).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from runner.jobs.status import JobStatus
+from runner.reconcile.model import Counts, LedgerRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    target TEXT NOT NULL,
+    name TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    job_id TEXT NOT NULL UNIQUE,
+    spec_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total INTEGER NOT NULL DEFAULT 0,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    terminated REAL,
+    immutable TEXT NOT NULL DEFAULT '',
+    staged INTEGER NOT NULL DEFAULT 0,
+    report TEXT,
+    updated REAL NOT NULL,
+    PRIMARY KEY (target, name, generation)
+);
+CREATE TABLE IF NOT EXISTS history (
+    at REAL NOT NULL,
+    target TEXT NOT NULL,
+    name TEXT NOT NULL,
+    action TEXT NOT NULL,
+    job_id TEXT,
+    detail TEXT
+)
+"""
+
+
+class Ledger:
+    """The SQLite ledger of one state folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                self.conn.execute(statement)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.conn.close()
+
+    def records(self) -> list[LedgerRecord]:
+        """Every recorded job."""
+        rows = self.conn.execute(
+            "SELECT target, name, generation, job_id, spec_hash, status, total, succeeded, "
+            "failed, created, terminated, immutable, staged, report FROM jobs "
+            "ORDER BY target, name, generation"
+        )
+        return [
+            LedgerRecord(
+                target=r[0],
+                name=r[1],
+                generation=r[2],
+                job_id=r[3],
+                spec_hash=r[4],
+                status=JobStatus(r[5]),
+                counts=Counts(r[6], r[7], r[8]),
+                created=r[9],
+                terminated=r[10],
+                immutable=r[11],
+                staged=bool(r[12]),
+                report=r[13],
+            )
+            for r in rows
+        ]
+
+    def record(self, record: LedgerRecord) -> None:
+        """Add a job (or refresh it, if its generation is known)."""
+        self.conn.execute(
+            "INSERT INTO jobs (target, name, generation, job_id, spec_hash, status, total, "
+            "succeeded, failed, created, terminated, immutable, staged, report, updated) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (target, name, generation) "
+            "DO UPDATE SET status=excluded.status, total=excluded.total, "
+            "succeeded=excluded.succeeded, failed=excluded.failed, "
+            "terminated=excluded.terminated, updated=excluded.updated, "
+            "report=coalesce(excluded.report, jobs.report)",
+            (
+                record.target,
+                record.name,
+                record.generation,
+                record.job_id,
+                record.spec_hash,
+                record.status.value,
+                record.counts.total,
+                record.counts.succeeded,
+                record.counts.failed,
+                record.created,
+                record.terminated,
+                record.immutable,
+                int(record.staged),
+                record.report,
+                time.time(),
+            ),
+        )
+
+    def refresh(self, updates: Iterable[tuple[str, JobStatus, Counts, float | None]]) -> None:
+        """Store the status and counts just observed (job ID, status, counts, terminated)."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany(
+                "UPDATE jobs SET status=?, total=?, succeeded=?, failed=?, terminated=?, "
+                "updated=? WHERE job_id=? AND status NOT IN ('Complete','Failed','Cancelled')",
+                [
+                    (s.value, c.total, c.succeeded, c.failed, t, time.time(), job_id)
+                    for job_id, s, c, t in updates
+                ],
+            )
+
+    def note(self, target: str, name: str, action: str, job_id: str | None, detail: str) -> None:
+        """Remember an applied action."""
+        self.conn.execute(
+            "INSERT INTO history (at, target, name, action, job_id, detail) VALUES (?,?,?,?,?,?)",
+            (time.time(), target, name, action, job_id, detail),
+        )
+
+    def history(self) -> list[dict[str, object]]:
+        """Every applied action, oldest first."""
+        rows = self.conn.execute(
+            "SELECT at, target, name, action, job_id, detail FROM history ORDER BY rowid"
+        )
+        return [
+            {
+                "at": r[0],
+                "target": r[1],
+                "name": r[2],
+                "action": r[3],
+                "jobId": r[4],
+                "detail": r[5],
+            }
+            for r in rows
+        ]
+
+
+def report_location(bucket: str, prefix: str | None, job_id: str) -> str:
+    """Where a job's completion report lands: ``s3://bucket/prefix/job-<id>/manifest.json``."""
+    base = (prefix or "").strip("/")
+    key = f"{base}/job-{job_id}/manifest.json" if base else f"job-{job_id}/manifest.json"
+    return json.dumps({"bucket": bucket, "key": key})

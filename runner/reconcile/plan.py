@@ -1,0 +1,424 @@
+"""The planner: specs, observed jobs and the ledger in, one action per spec out.
+
+A pure function, level-triggered as a controller's reconcile: every pass
+recomputes from what is observed, never from remembered events.
+
+- The *current* job of a spec is its highest generation in the ledger, with the
+  status ListJobs shows (or the ledger's, once the job has left ListJobs after
+  90 days). A managed job that ListJobs shows but the ledger lacks (a crash
+  between CreateJob and the ledger write) is adopted as the next generation.
+- Dependencies are sequenced here, because priority never guarantees order: a
+  dependent is created only once every dependency's condition holds (complete:
+  Complete; succeeded: Complete with no failed task). A Failed or Cancelled
+  dependency, or one Complete with failures under ``succeeded``, blocks its
+  dependents transitively, naming the root cause. ``dependencyPolicy: stage``
+  creates the dependent early with confirmation required and confirms it once
+  the dependencies hold; ``confirmation: manual`` is never confirmed here.
+- A finished job is never re-run: a Complete, Failed or Cancelled job whose spec
+  did not change stays as it is (``--replace NAME`` asks for a new generation).
+  A change of the immutable fields is drift, handled by ``onChange``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from runner.jobs.status import JobStatus
+from runner.reconcile.model import (
+    Action,
+    ActionKind,
+    Counts,
+    DesiredJob,
+    JobKey,
+    LedgerRecord,
+    ObservedJob,
+    Plan,
+    PlanError,
+)
+
+SUSPENDED_EXPIRY_DAYS = 30
+_DAY = 86400.0
+_STOPPED = (JobStatus.COMPLETING, JobStatus.CANCELLING, JobStatus.FAILING)
+
+
+@dataclass(frozen=True)
+class Current:
+    """A spec's current job: the ledger's latest generation, refreshed by ListJobs."""
+
+    job_id: str
+    generation: int
+    spec_hash: str
+    status: JobStatus
+    counts: Counts
+    priority: int | None
+    created: float
+    staged: bool
+    immutable: str
+    listed: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a spec means to its dependents."""
+
+    state: str  # succeeded | completed-with-failures | failed | cancelled | blocked | pending
+    text: str  # "Active, 43%" / root cause
+    failed_tasks: int = 0
+
+
+def describe(status: JobStatus, counts: Counts) -> str:
+    """``Active, 43% (430 of 1,000 tasks)``."""
+    if status in (JobStatus.ACTIVE, JobStatus.PAUSED, JobStatus.PAUSING) and counts.total:
+        return f"{status.value}, {counts.percent()}% ({counts.done:,} of {counts.total:,} tasks)"
+    if status is JobStatus.COMPLETE:
+        text = f"Complete ({counts.succeeded:,} succeeded"
+        return text + (f", {counts.failed:,} failed)" if counts.failed else ")")
+    return status.value
+
+
+def _adopt(observed: Sequence[ObservedJob], ledger: Sequence[LedgerRecord]) -> list[LedgerRecord]:
+    known = {r.job_id for r in ledger}
+    top: dict[JobKey, int] = {}
+    for record in ledger:
+        top[record.key] = max(top.get(record.key, 0), record.generation)
+    adopted = []
+    for job in sorted(observed, key=lambda o: (o.created, o.job_id)):
+        if job.job_id in known:
+            continue
+        key = (job.target, job.name)
+        top[key] = top.get(key, 0) + 1
+        adopted.append(
+            LedgerRecord(
+                target=job.target,
+                name=job.name,
+                generation=top[key],
+                job_id=job.job_id,
+                spec_hash=job.spec_hash,
+                status=job.status,
+                counts=job.counts,
+                created=job.created,
+                terminated=job.terminated,
+            )
+        )
+    return adopted
+
+
+def _currents(
+    observed: Sequence[ObservedJob], records: Iterable[LedgerRecord]
+) -> dict[JobKey, Current]:
+    by_id = {o.job_id: o for o in observed}
+    latest: dict[JobKey, LedgerRecord] = {}
+    for record in records:
+        if record.key not in latest or record.generation > latest[record.key].generation:
+            latest[record.key] = record
+    currents = {}
+    for key, record in latest.items():
+        seen = by_id.get(record.job_id)
+        currents[key] = Current(
+            job_id=record.job_id,
+            generation=record.generation,
+            spec_hash=record.spec_hash,
+            status=seen.status if seen else record.status,
+            counts=seen.counts if seen else record.counts,
+            priority=seen.priority if seen else None,
+            created=seen.created if seen else record.created,
+            staged=record.staged,
+            immutable=record.immutable,
+            listed=seen is not None,
+        )
+    return currents
+
+
+def _order(desired: Sequence[DesiredJob]) -> list[DesiredJob]:
+    """Dependencies first (the specs were checked for cycles)."""
+    by_key = {d.key: d for d in desired}
+    done: set[JobKey] = set()
+    ordered: list[DesiredJob] = []
+
+    def visit(item: DesiredJob, trail: set[JobKey]) -> None:
+        if item.key in done or item.key in trail:
+            return
+        trail.add(item.key)
+        for dep in item.job.spec.depends_on:
+            found = by_key.get((dep.target or item.key[0], dep.job))
+            if found is not None:
+                visit(found, trail)
+        done.add(item.key)
+        ordered.append(item)
+
+    for item in sorted(desired, key=lambda d: d.key):
+        visit(item, set())
+    return ordered
+
+
+def _flatten(value: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out or {prefix: {}}
+    return {prefix: value}
+
+
+def changed_fields(old: str, new: str) -> list[str]:
+    """The immutable fields that differ between two canonical JSON documents."""
+    try:
+        before = _flatten(json.loads(old)) if old else {}
+    except ValueError:
+        before = {}
+    after = _flatten(json.loads(new)) if new else {}
+    if not before:
+        return ["manifest, operation or report (the earlier values are not recorded)"]
+    keys = sorted(set(before) | set(after))
+    return [k for k in keys if before.get(k) != after.get(k)]
+
+
+class _Planner:
+    def __init__(
+        self,
+        desired: Sequence[DesiredJob],
+        currents: dict[JobKey, Current],
+        generations: dict[JobKey, int],
+        *,
+        now: float,
+        replace: frozenset[JobKey],
+    ) -> None:
+        self.desired = {d.key: d for d in desired}
+        self.currents = currents
+        self.generations = generations
+        self.now = now
+        self.replace = replace
+        self.outcomes: dict[JobKey, Outcome] = {}
+        self.problems: list[str] = []
+
+    def _deps(self, item: DesiredJob) -> tuple[str, str]:
+        """("met" | "wait" | "blocked", reason)."""
+        waits: list[str] = []
+        for dep in item.job.spec.depends_on:
+            key = (dep.target or item.key[0], dep.job)
+            outcome = self.outcomes.get(key, Outcome("pending", "not planned"))
+            label = dep.job if key[0] == item.key[0] else f"{key[0]}/{dep.job}"
+            if outcome.state == "succeeded":
+                continue
+            if outcome.state == "completed-with-failures":
+                if dep.condition == "complete":
+                    continue
+                return (
+                    "blocked",
+                    f"{label} completed with {outcome.failed_tasks:,} failed task(s) "
+                    "(condition: succeeded)",
+                )
+            if outcome.state in ("failed", "cancelled"):
+                return ("blocked", f"{label} {outcome.state}")
+            if outcome.state == "blocked":
+                return ("blocked", outcome.text)
+            waits.append(f"{label}: {outcome.text}")
+        if waits:
+            return ("wait", "waiting for " + "; ".join(waits))
+        return ("met", "")
+
+    def decide(self, item: DesiredJob) -> Action:
+        spec = item.job.spec
+        key = item.key
+        current = self.currents.get(key)
+        base = Action(
+            ActionKind.NOOP,
+            target=key[0],
+            name=key[1],
+            reason="",
+            spec_hash=item.spec_hash,
+            campaign=item.job.metadata.campaign,
+            priority=spec.priority,
+            depends_on=tuple(d.job for d in spec.depends_on),
+        )
+        if current is not None:
+            base = replace(
+                base, job_id=current.job_id, status=current.status, counts=current.counts
+            )
+
+        if spec.state == "cancelled":
+            self.outcomes[key] = Outcome("cancelled", f"{key[1]} is cancelled (state: cancelled)")
+            if current is not None and not current.status.final:
+                return replace(base, kind=ActionKind.CANCEL, reason="state: cancelled")
+            reason = "state: cancelled" + ("" if current else "; never created")
+            return replace(base, kind=ActionKind.NOOP, reason=reason)
+
+        drift = current is not None and current.spec_hash != item.spec_hash
+        if drift and spec.on_change == "error":
+            assert current is not None
+            fields = ", ".join(changed_fields(current.immutable, item.immutable))
+            self.problems.append(
+                f"{key[0]}/{key[1]}: {fields} changed since generation {current.generation} "
+                f"(job {current.job_id}); onChange: error refuses to recreate it"
+            )
+            self.outcomes[key] = Outcome("blocked", f"{key[1]} has drifted (onChange: error)")
+            return replace(base, kind=ActionKind.BLOCKED, reason="spec drifted; onChange: error")
+
+        replacing = key in self.replace
+        if current is None or replacing or (drift and spec.on_change == "recreate"):
+            return self._new_generation(item, current, base, drift=drift, replacing=replacing)
+        note = " (spec drift ignored: onChange: ignore)" if drift else ""
+        return self._existing(item, current, base, note)
+
+    def _new_generation(
+        self,
+        item: DesiredJob,
+        current: Current | None,
+        base: Action,
+        *,
+        drift: bool,
+        replacing: bool,
+    ) -> Action:
+        spec = item.job.spec
+        key = item.key
+        generation = self.generations.get(key, 0) + 1
+        live = current is not None and not current.status.final
+        deps, why = self._deps(item)
+        if current is None:
+            cause = "new spec"
+        elif replacing:
+            cause = f"--replace (generation {current.generation} is {current.status.value})"
+        else:
+            fields = ", ".join(changed_fields(current.immutable, item.immutable))
+            cause = f"{fields} changed since generation {current.generation}"
+        if deps == "blocked":
+            self.outcomes[key] = Outcome("blocked", why)
+            return replace(base, kind=ActionKind.BLOCKED, reason=f"blocked: {why}")
+        if deps == "wait" and spec.dependency_policy != "stage":
+            self.outcomes[key] = Outcome("pending", "not created yet")
+            if live and (drift or replacing):
+                return replace(
+                    base,
+                    kind=ActionKind.CANCEL,
+                    reason=f"{cause}; cancelling the old job, the new one then {why}",
+                )
+            return replace(base, kind=ActionKind.WAIT, reason=why)
+        staged = deps == "wait"
+        self.outcomes[key] = Outcome("pending", "staged, suspended" if staged else "being created")
+        kind = (
+            ActionKind.RECREATE
+            if current is not None
+            else (ActionKind.STAGE if staged else ActionKind.CREATE)
+        )
+        reason = cause
+        if staged:
+            reason += f"; staged with confirmation required until dependencies hold ({why})"
+        elif spec.confirmation == "manual":
+            reason += "; it will wait for a person to confirm it"
+        return replace(base, kind=kind, reason=reason, generation=generation, staged=staged)
+
+    def _existing(self, item: DesiredJob, current: Current, base: Action, note: str) -> Action:
+        spec = item.job.spec
+        key = item.key
+        status = current.status
+        if status.final:
+            if status is JobStatus.COMPLETE:
+                failed = current.counts.failed
+                state = "completed-with-failures" if failed else "succeeded"
+                self.outcomes[key] = Outcome(state, describe(status, current.counts), failed)
+            else:
+                verb = "failed" if status is JobStatus.FAILED else "cancelled"
+                self.outcomes[key] = Outcome(verb, f"{key[1]} {verb}")
+            gone = "" if current.listed else " (gone from ListJobs; known from the ledger)"
+            return replace(
+                base,
+                kind=ActionKind.NOOP,
+                reason=describe(status, current.counts) + gone + note,
+                failed=status is JobStatus.FAILED,
+            )
+        if not current.listed:
+            self.outcomes[key] = Outcome("blocked", f"{key[1]}'s job {current.job_id} is lost")
+            return replace(
+                base,
+                kind=ActionKind.BLOCKED,
+                reason=f"job {current.job_id} ({status.value} when last seen) is no longer "
+                "listed by the target",
+            )
+        self.outcomes[key] = Outcome("pending", describe(status, current.counts))
+        if (
+            current.priority is not None
+            and current.priority != spec.priority
+            and (status not in _STOPPED)
+        ):
+            return replace(
+                base,
+                kind=ActionKind.SET_PRIORITY,
+                reason=f"priority {current.priority} → {spec.priority}",
+                old_priority=current.priority,
+            )
+        if status is JobStatus.SUSPENDED:
+            return self._suspended(item, current, base, note)
+        return replace(base, kind=ActionKind.NOOP, reason=describe(status, current.counts) + note)
+
+    def _suspended(self, item: DesiredJob, current: Current, base: Action, note: str) -> Action:
+        spec = item.job.spec
+        days = (self.now - current.created) / _DAY
+        expiry = (
+            f" (Suspended {int(days)} days: AWS fails jobs left Suspended over "
+            f"{SUSPENDED_EXPIRY_DAYS} days)"
+            if days > SUSPENDED_EXPIRY_DAYS
+            else ""
+        )
+        deps, why = self._deps(item)
+        if deps == "blocked":
+            self.outcomes[item.key] = Outcome("blocked", why)
+            return replace(base, kind=ActionKind.BLOCKED, reason=f"blocked: {why}{expiry}")
+        if deps == "wait":
+            return replace(base, kind=ActionKind.WAIT, reason=f"staged; {why}{expiry}")
+        if spec.confirmation == "manual":
+            return replace(
+                base,
+                kind=ActionKind.NOOP,
+                reason=f"awaiting confirmation: batchctl jobs confirm {current.job_id}"
+                + (f" --target {item.key[0]}" if item.key[0] != "local" else "")
+                + expiry
+                + note,
+                awaiting_confirmation=True,
+            )
+        return replace(base, kind=ActionKind.CONFIRM, reason="dependencies hold" + expiry + note)
+
+
+def plan(
+    desired: Sequence[DesiredJob],
+    observed: Sequence[ObservedJob],
+    ledger: Sequence[LedgerRecord],
+    *,
+    now: float,
+    prune: bool = False,
+    replace: Iterable[JobKey] = (),
+) -> Plan:
+    """The plan for ``desired`` given what is observed and recorded (pure)."""
+    adoptions = _adopt(observed, ledger)
+    records = [*ledger, *adoptions]
+    currents = _currents(observed, records)
+    generations: dict[JobKey, int] = {}
+    for record in records:
+        generations[record.key] = max(generations.get(record.key, 0), record.generation)
+    planner = _Planner(desired, currents, generations, now=now, replace=frozenset(replace))
+    actions = [planner.decide(item) for item in _order(desired)]
+    if planner.problems:
+        raise PlanError(planner.problems)
+    wanted = {d.key for d in desired}
+    orphans = []
+    for key, current in sorted(currents.items()):
+        if key in wanted or current.status.final or not current.listed:
+            continue
+        orphan = Action(
+            ActionKind.CANCEL if prune else ActionKind.NOOP,
+            target=key[0],
+            name=key[1],
+            reason=(
+                "no spec any more (--prune)"
+                if prune
+                else "orphan: its spec is gone; `--prune` cancels it"
+            ),
+            job_id=current.job_id,
+            status=current.status,
+            counts=current.counts,
+            spec_hash=current.spec_hash,
+            orphan=True,
+        )
+        orphans.append(orphan)
+    return Plan(actions=tuple(actions), orphans=tuple(orphans), adoptions=tuple(adoptions))

@@ -1,0 +1,96 @@
+"""View models: what every rendering of a plan or a status shows, as plain data.
+
+Templates and ``--output json`` read the same dictionaries, so the JSON and
+the text can never disagree. Keys are camelCase, as everywhere in our JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.reconcile.model import Action, ActionKind, Plan
+
+MARKERS = {
+    ActionKind.CREATE: "+",
+    ActionKind.STAGE: "+",
+    ActionKind.CONFIRM: "✓",
+    ActionKind.SET_PRIORITY: "~",
+    ActionKind.CANCEL: "-",
+    ActionKind.RECREATE: "-/+",
+    ActionKind.WAIT: "…",
+    ActionKind.BLOCKED: "✗",
+    ActionKind.NOOP: " ",
+}
+
+VERBS = {
+    ActionKind.CREATE: "create",
+    ActionKind.STAGE: "stage",
+    ActionKind.CONFIRM: "confirm",
+    ActionKind.SET_PRIORITY: "priority",
+    ActionKind.CANCEL: "cancel",
+    ActionKind.RECREATE: "recreate",
+    ActionKind.WAIT: "wait",
+    ActionKind.BLOCKED: "blocked",
+    ActionKind.NOOP: "ok",
+}
+
+
+def action_view(action: Action) -> dict[str, Any]:
+    """One action as data."""
+    counts = action.counts
+    return {
+        "action": action.kind.value,
+        "marker": MARKERS[action.kind],
+        "verb": VERBS[action.kind],
+        "target": action.target,
+        "name": action.name,
+        "campaign": action.campaign,
+        "reason": action.reason,
+        "jobId": action.job_id,
+        "status": action.status.value if action.status else None,
+        "priority": action.priority,
+        "oldPriority": action.old_priority,
+        "generation": action.generation,
+        "dependsOn": list(action.depends_on),
+        "progress": (
+            {
+                "total": counts.total,
+                "succeeded": counts.succeeded,
+                "failed": counts.failed,
+                "percent": counts.percent(),
+            }
+            if counts
+            else None
+        ),
+        "awaitingConfirmation": action.awaiting_confirmation,
+        "failed": action.failed,
+        "orphan": action.orphan,
+        "changes": action.kind.changes,
+    }
+
+
+def plan_view(plan: Plan) -> dict[str, Any]:
+    """A plan as data: actions, orphans and the summary counts."""
+    actions = [action_view(a) for a in plan.actions]
+    orphans = [action_view(a) for a in plan.orphans]
+    everything = [*plan.actions, *plan.orphans]
+    summary = {
+        "create": sum(a.kind in (ActionKind.CREATE, ActionKind.STAGE) for a in everything),
+        "recreate": sum(a.kind is ActionKind.RECREATE for a in everything),
+        "change": sum(a.kind in (ActionKind.SET_PRIORITY, ActionKind.CONFIRM) for a in everything),
+        "cancel": sum(a.kind is ActionKind.CANCEL for a in everything),
+        "wait": sum(a.kind is ActionKind.WAIT for a in everything),
+        "blocked": sum(a.kind is ActionKind.BLOCKED for a in everything),
+        "unchanged": sum(a.kind is ActionKind.NOOP for a in everything),
+    }
+    return {
+        "formatVersion": "1",
+        "actions": actions,
+        "orphans": orphans,
+        "adopted": [
+            {"target": r.target, "name": r.name, "jobId": r.job_id, "generation": r.generation}
+            for r in plan.adoptions
+        ],
+        "summary": summary,
+        "changes": len(plan.changes),
+    }
