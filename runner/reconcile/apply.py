@@ -116,9 +116,6 @@ def _apply_one(
 ) -> str | None:
     kind = action.kind
     if kind in (ActionKind.CREATE, ActionKind.STAGE, ActionKind.RECREATE):
-        live = action.status is not None and not action.status.final
-        if kind is ActionKind.RECREATE and action.job_id and live:
-            _cancel_quietly(service, action.job_id, "spec changed: recreating")
         item = desired[action.key]
         request = build_request(item, action, service, manifests.get(action.key))
         text = marker(item.job.metadata.name, item.spec_hash)

@@ -283,17 +283,27 @@ class _Planner:
         else:
             fields = ", ".join(changed_fields(current.immutable, item.immutable))
             cause = f"{fields} changed since generation {current.generation}"
+        if live and current is not None:
+            # The next generation starts only once the old job is final: two live jobs of
+            # one spec could work on the same objects at once.
+            self.outcomes[key] = Outcome("pending", "being replaced")
+            if current.status is JobStatus.CANCELLING:
+                return replace(
+                    base,
+                    kind=ActionKind.WAIT,
+                    reason=f"{cause}; waiting for job {current.job_id} to be cancelled",
+                )
+            return replace(
+                base,
+                kind=ActionKind.CANCEL,
+                reason=f"{cause}; the next generation follows once job {current.job_id} "
+                "is cancelled",
+            )
         if deps == "blocked":
             self.outcomes[key] = Outcome("blocked", why)
             return replace(base, kind=ActionKind.BLOCKED, reason=f"blocked: {why}")
         if deps == "wait" and spec.dependency_policy != "stage":
             self.outcomes[key] = Outcome("pending", "not created yet")
-            if live and (drift or replacing):
-                return replace(
-                    base,
-                    kind=ActionKind.CANCEL,
-                    reason=f"{cause}; cancelling the old job, the new one then {why}",
-                )
             return replace(base, kind=ActionKind.WAIT, reason=why)
         staged = deps == "wait"
         self.outcomes[key] = Outcome("pending", "staged, suspended" if staged else "being created")

@@ -1,0 +1,90 @@
+"""One contract for every JobService backend (a parametrised fixture lists them all)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner.backends.base import JobService
+from runner.backends.local import LocalBackend
+from runner.backends.memory import MemoryBackend
+from runner.jobs.errors import BadRequest, IdempotencyError, JobStatusError, NotFound
+from runner.jobs.status import JobStatus
+from runner.spec.models import LocalTarget
+from tests.engine.conftest import request
+
+BACKENDS = ["local", "memory"]
+GEN = {"generate": {"bucket": "logs"}}
+TAG = {"tag": {"tags": {"a": "b"}}}
+
+
+@pytest.fixture(params=BACKENDS)
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobService]:
+    if request.param == "local":
+        found: JobService = LocalBackend(
+            LocalTarget(state_dir="state", store="dir://objects"), tmp_path
+        )
+    else:
+        found = MemoryBackend()
+    yield found
+    found.close()
+
+
+def test_create_is_idempotent(service: JobService) -> None:
+    first = service.create_job(request(TAG, GEN, token="t1"))
+    assert service.create_job(request(TAG, GEN, token="t1")) == first
+    with pytest.raises(IdempotencyError):
+        service.create_job(request({"untag": {}}, GEN, token="t1"))
+
+
+def test_describe_and_not_found(service: JobService) -> None:
+    job_id = service.create_job(request(TAG, GEN, priority=3, description="hello"))
+    job = service.describe_job(job_id)
+    assert (job.job_id, job.status, job.priority, job.description) == (
+        job_id,
+        JobStatus.NEW,
+        3,
+        "hello",
+    )
+    assert job.operation == "tag"
+    with pytest.raises(NotFound):
+        service.describe_job("missing")
+
+
+def test_list_pages_newest_first(service: JobService) -> None:
+    ids = [service.create_job(request(TAG, GEN, description=f"j{i}")) for i in range(5)]
+    first = service.list_jobs(max_results=2)
+    assert [j.job_id for j in first.jobs] == [ids[4], ids[3]]
+    assert first.next_token
+    second = service.list_jobs(max_results=2, next_token=first.next_token)
+    assert [j.job_id for j in second.jobs] == [ids[2], ids[1]]
+    third = service.list_jobs(max_results=2, next_token=second.next_token)
+    assert [j.job_id for j in third.jobs] == [ids[0]]
+    assert third.next_token is None
+    assert [j.job_id for j in service.list_jobs(description="j3").jobs] == [ids[3]]
+    assert service.list_jobs(statuses=[JobStatus.ACTIVE]).jobs == []
+    with pytest.raises(BadRequest):
+        service.list_jobs(max_results=1001)
+
+
+def test_status_and_priority_rules(service: JobService) -> None:
+    job_id = service.create_job(request(TAG, GEN))
+    assert service.update_job_priority(job_id, 77) == 77
+    assert service.describe_job(job_id).priority == 77
+    with pytest.raises(JobStatusError):
+        service.update_job_status(job_id, JobStatus.READY)
+    with pytest.raises(BadRequest):
+        service.update_job_status(job_id, JobStatus.ACTIVE)
+    assert service.update_job_status(job_id, JobStatus.CANCELLED) is JobStatus.CANCELLING
+    assert service.update_job_status(job_id, JobStatus.CANCELLED) is JobStatus.CANCELLING
+    with pytest.raises(NotFound):
+        service.update_job_priority("missing", 1)
+
+
+def test_stage_manifest(service: JobService) -> None:
+    manifest = service.stage_manifest("job-a", b"logs,a\n")
+    assert manifest.bucket
+    assert manifest.key.startswith("job-a/")
+    assert manifest.etag

@@ -1,0 +1,282 @@
+"""Every planning rule, table by table."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.jobs.status import JobStatus
+from runner.reconcile.model import ActionKind, PlanError
+from runner.reconcile.plan import plan
+from tests.reconcile.helpers import NOW, by_name, desired, job_yaml, observed, recorded
+
+S = JobStatus
+A = ActionKind
+
+
+def _action(actions: object, name: str) -> object:
+    return next(a for a in actions if a.name == name)  # type: ignore[attr-defined]
+
+
+def test_new_spec_is_created() -> None:
+    items = desired(job_yaml("a"))
+    result = plan(items, [], [], now=NOW)
+    action = result.actions[0]
+    assert (action.kind, action.generation, action.reason) == (A.CREATE, 1, "new spec")
+    assert len(result.changes) == 1
+
+
+def test_manual_confirmation_is_said_at_creation() -> None:
+    result = plan(desired(job_yaml("a", "confirmation: manual")), [], [], now=NOW)
+    assert result.actions[0].kind is A.CREATE
+    assert "wait for a person to confirm" in result.actions[0].reason
+
+
+CHAIN = [
+    job_yaml("a"),
+    job_yaml("b", "dependsOn: [{job: a}]"),
+    job_yaml("c", "dependsOn: [{job: b}]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("a_status", "counts", "b_kind", "b_reason"),
+    [
+        (None, (0, 0, 0), A.WAIT, "waiting for a: being created"),
+        (S.NEW, (0, 0, 0), A.WAIT, "waiting for a: New"),
+        (S.ACTIVE, (1000, 430, 0), A.WAIT, "waiting for a: Active, 43% (430 of 1,000 tasks)"),
+        (S.SUSPENDED, (10, 0, 0), A.WAIT, "waiting for a: Suspended"),
+        (S.COMPLETE, (10, 10, 0), A.CREATE, "new spec"),
+        (S.COMPLETE, (10, 9, 1), A.BLOCKED, "blocked: a completed with 1 failed task(s)"),
+        (S.FAILED, (10, 2, 8), A.BLOCKED, "blocked: a failed"),
+        (S.CANCELLED, (0, 0, 0), A.BLOCKED, "blocked: a cancelled"),
+    ],
+)
+def test_dependency_conditions(
+    a_status: JobStatus | None, counts: tuple[int, int, int], b_kind: ActionKind, b_reason: str
+) -> None:
+    items = desired(*CHAIN)
+    a = by_name(items, "a")
+    seen = (
+        [observed(a, "job-a", a_status, total=counts[0], succeeded=counts[1], failed=counts[2])]
+        if a_status
+        else []
+    )
+    ledger = [recorded(a, "job-a", a_status)] if a_status else []
+    result = plan(items, seen, ledger, now=NOW)
+    b = _action(result.actions, "b")
+    assert b.kind is b_kind  # type: ignore[attr-defined]
+    assert b.reason.startswith(b_reason)  # type: ignore[attr-defined]
+    c = _action(result.actions, "c")
+    if b_kind is A.BLOCKED:
+        assert c.kind is A.BLOCKED  # type: ignore[attr-defined]
+        assert c.reason == b.reason  # type: ignore[attr-defined]  # names the root cause
+    else:
+        assert c.kind is A.WAIT  # type: ignore[attr-defined]
+
+
+def test_condition_complete_accepts_failed_tasks() -> None:
+    items = desired(job_yaml("a"), job_yaml("b", "dependsOn: [{job: a, condition: complete}]"))
+    a = by_name(items, "a")
+    seen = [observed(a, "job-a", S.COMPLETE, total=10, succeeded=9, failed=1)]
+    result = plan(items, seen, [recorded(a, "job-a")], now=NOW)
+    assert _action(result.actions, "b").kind is A.CREATE  # type: ignore[attr-defined]
+
+
+def test_stage_then_confirm() -> None:
+    items = desired(job_yaml("a"), job_yaml("b", "dependsOn: [{job: a}]\ndependencyPolicy: stage"))
+    a, b = by_name(items, "a"), by_name(items, "b")
+    first = plan(items, [], [], now=NOW)
+    staged = _action(first.actions, "b")
+    assert staged.kind is A.STAGE  # type: ignore[attr-defined]
+    assert staged.staged  # type: ignore[attr-defined]
+    waiting = plan(
+        items,
+        [observed(a, "job-a", S.ACTIVE, total=4, succeeded=1), observed(b, "job-b", S.SUSPENDED)],
+        [recorded(a, "job-a"), recorded(b, "job-b")],
+        now=NOW,
+    )
+    assert _action(waiting.actions, "b").kind is A.WAIT  # type: ignore[attr-defined]
+    assert _action(waiting.actions, "b").reason.startswith("staged; waiting for a")  # type: ignore[attr-defined]
+    done = plan(
+        items,
+        [observed(a, "job-a", S.COMPLETE, total=4, succeeded=4), observed(b, "job-b", S.SUSPENDED)],
+        [recorded(a, "job-a"), recorded(b, "job-b")],
+        now=NOW,
+    )
+    confirm = _action(done.actions, "b")
+    assert (confirm.kind, confirm.job_id) == (A.CONFIRM, "job-b")  # type: ignore[attr-defined]
+
+
+def test_manual_confirmation_is_never_confirmed() -> None:
+    items = desired(job_yaml("a", "confirmation: manual"))
+    a = items[0]
+    result = plan(items, [observed(a, "job-a", S.SUSPENDED)], [recorded(a, "job-a")], now=NOW)
+    action = result.actions[0]
+    assert action.kind is A.NOOP
+    assert action.awaiting_confirmation
+    assert action.reason == "awaiting confirmation: batchctl jobs confirm job-a"
+
+
+def test_long_suspended_jobs_are_flagged() -> None:
+    items = desired(job_yaml("a", "confirmation: manual"))
+    a = items[0]
+    old = NOW - 31 * 86400
+    result = plan(
+        items, [observed(a, "job-a", S.SUSPENDED, created=old)], [recorded(a, "job-a")], now=NOW
+    )
+    assert (
+        "Suspended 31 days: AWS fails jobs left Suspended over 30 days" in result.actions[0].reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (S.ACTIVE, A.SET_PRIORITY),
+        (S.SUSPENDED, A.SET_PRIORITY),
+        (S.COMPLETE, A.NOOP),
+        (S.CANCELLING, A.NOOP),
+    ],
+)
+def test_priority_follows_the_spec_on_live_jobs(status: JobStatus, kind: ActionKind) -> None:
+    items = desired(job_yaml("a", "priority: 50"))
+    a = items[0]
+    result = plan(
+        items, [observed(a, "job-a", status, priority=10)], [recorded(a, "job-a")], now=NOW
+    )
+    action = result.actions[0]
+    assert action.kind is kind
+    if kind is A.SET_PRIORITY:
+        assert action.reason == "priority 10 → 50"
+        assert (action.old_priority, action.priority) == (10, 50)
+
+
+def test_state_cancelled() -> None:
+    items = desired(job_yaml("a", "state: cancelled"))
+    a = items[0]
+    assert plan(items, [], [], now=NOW).actions[0].kind is A.NOOP
+    live = plan(items, [observed(a, "job-a", S.ACTIVE)], [recorded(a, "job-a")], now=NOW)
+    assert (live.actions[0].kind, live.actions[0].job_id) == (A.CANCEL, "job-a")
+    done = plan(items, [observed(a, "job-a", S.CANCELLED)], [recorded(a, "job-a")], now=NOW)
+    assert done.actions[0].kind is A.NOOP
+
+
+def _drifted(on_change: str) -> tuple[list, str]:  # type: ignore[type-arg]
+    old = desired(job_yaml("a", f"onChange: {on_change}"))[0]
+    new_items = desired(job_yaml("a", f"onChange: {on_change}", op="{tag: {tags: {a: c}}}"))
+    return new_items, old.spec_hash
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "reason"),
+    [
+        (S.ACTIVE, A.CANCEL, "; the next generation follows once job job-a is cancelled"),
+        (S.CANCELLING, A.WAIT, "; waiting for job job-a to be cancelled"),
+        (S.COMPLETE, A.RECREATE, ""),
+        (S.CANCELLED, A.RECREATE, ""),
+    ],
+)
+def test_drift_recreates_once_the_old_job_is_final(
+    status: JobStatus, kind: ActionKind, reason: str
+) -> None:
+    items, old_hash = _drifted("recreate")
+    old_item = desired(job_yaml("a"))[0]
+    a = items[0]
+    result = plan(
+        items,
+        [observed(a, "job-a", status, spec_hash=old_hash)],
+        [recorded(a, "job-a", spec_hash=old_hash, immutable=old_item.immutable)],
+        now=NOW,
+    )
+    action = result.actions[0]
+    assert (action.kind, action.job_id) == (kind, "job-a")
+    assert action.reason == "operation.tag.tags.a changed since generation 1" + reason
+    if kind is A.RECREATE:
+        assert action.generation == 2
+
+
+def test_drift_ignored() -> None:
+    items, old_hash = _drifted("ignore")
+    a = items[0]
+    result = plan(
+        items,
+        [observed(a, "job-a", S.COMPLETE, spec_hash=old_hash)],
+        [recorded(a, "job-a", spec_hash=old_hash)],
+        now=NOW,
+    )
+    assert result.actions[0].kind is A.NOOP
+    assert "spec drift ignored" in result.actions[0].reason
+
+
+def test_drift_error_names_the_fields() -> None:
+    items, old_hash = _drifted("error")
+    old_item = desired(job_yaml("a"))[0]
+    a = items[0]
+    with pytest.raises(PlanError) as raised:
+        plan(
+            items,
+            [observed(a, "job-a", S.ACTIVE, spec_hash=old_hash)],
+            [recorded(a, "job-a", spec_hash=old_hash, immutable=old_item.immutable)],
+            now=NOW,
+        )
+    assert raised.value.problems == [
+        "local/a: operation.tag.tags.a changed since generation 1 (job job-a); "
+        "onChange: error refuses to recreate it"
+    ]
+
+
+def test_replace_makes_a_new_generation() -> None:
+    items = desired(job_yaml("a"))
+    a = items[0]
+    result = plan(
+        items, [observed(a, "job-a", S.FAILED)], [recorded(a, "job-a")], now=NOW, replace=[a.key]
+    )
+    action = result.actions[0]
+    assert (action.kind, action.generation) == (A.RECREATE, 2)
+    assert action.reason == "--replace (generation 1 is Failed)"
+
+
+def test_orphans_and_prune() -> None:
+    items = desired(job_yaml("a"))
+    gone = desired(job_yaml("old"))[0]
+    seen = [observed(gone, "job-old", S.ACTIVE)]
+    ledger = [recorded(gone, "job-old")]
+    kept = plan(items, seen, ledger, now=NOW)
+    assert [(o.name, o.kind) for o in kept.orphans] == [("old", A.NOOP)]
+    pruned = plan(items, seen, ledger, now=NOW, prune=True)
+    assert [(o.name, o.kind, o.job_id) for o in pruned.orphans] == [("old", A.CANCEL, "job-old")]
+
+
+def test_a_job_missing_from_the_ledger_is_adopted() -> None:
+    items = desired(job_yaml("a"))
+    a = items[0]
+    result = plan(items, [observed(a, "job-a", S.ACTIVE)], [], now=NOW)
+    assert [(r.job_id, r.generation) for r in result.adoptions] == [("job-a", 1)]
+    assert result.actions[0].kind is A.NOOP
+    assert result.actions[0].job_id == "job-a"
+
+
+def test_finished_job_gone_from_list_jobs_is_not_run_again() -> None:
+    items = desired(job_yaml("a"), job_yaml("b", "dependsOn: [{job: a}]"))
+    a = by_name(items, "a")
+    result = plan(items, [], [recorded(a, "job-a", S.COMPLETE, total=5, succeeded=5)], now=NOW)
+    action = _action(result.actions, "a")
+    assert action.kind is A.NOOP  # type: ignore[attr-defined]
+    assert "gone from ListJobs; known from the ledger" in action.reason  # type: ignore[attr-defined]
+    assert _action(result.actions, "b").kind is A.CREATE  # type: ignore[attr-defined]
+
+
+def test_a_live_job_that_vanished_blocks() -> None:
+    items = desired(job_yaml("a"))
+    result = plan(items, [], [recorded(items[0], "job-a", S.ACTIVE)], now=NOW)
+    assert result.actions[0].kind is A.BLOCKED
+    assert "no longer listed" in result.actions[0].reason
+
+
+def test_actions_come_in_dependency_order() -> None:
+    items = desired(
+        job_yaml("z"),
+        job_yaml("y", "dependsOn: [{job: z}]"),
+        job_yaml("a", "dependsOn: [{job: y}]"),
+    )
+    assert [a.name for a in plan(items, [], [], now=NOW).actions] == ["z", "y", "a"]
