@@ -170,7 +170,7 @@ class Controller:
         """Observe every target and plan (nothing is changed)."""
         services: dict[str, JobService] = {t: self._service(t) for t in sorted(self._targets())}
         observed = observe(services)
-        self.ledger.refresh((o.job_id, o.status, o.counts, o.terminated) for o in observed)
+        self.ledger.refresh_from(observed)
         replace = {d.key for d in self.desired if d.job.metadata.name in self.replace_names}
         return make_plan(
             self.desired,

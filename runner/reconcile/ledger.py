@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Counts, LedgerRecord
+from runner.reconcile.model import Counts, LedgerRecord, ObservedJob
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -116,6 +116,10 @@ class Ledger:
                 time.time(),
             ),
         )
+
+    def refresh_from(self, observed: Iterable[ObservedJob]) -> None:
+        """Store the statuses and counts one ListJobs sweep showed."""
+        self.refresh((o.job_id, o.status, o.counts, o.terminated) for o in observed)
 
     def refresh(self, updates: Iterable[tuple[str, JobStatus, Counts, float | None]]) -> None:
         """Store the status and counts just observed (job ID, status, counts, terminated)."""
