@@ -260,7 +260,7 @@ def failed_or_blocked(plan: Plan) -> list[str]:
     lines = []
     for action in plan.actions:
         if action.kind is ActionKind.BLOCKED:
-            lines.append(f"{action.name}: blocked: {action.reason}")
+            lines.append(f"{action.name}: {action.reason}")
         elif action.failed:
             lines.append(f"{action.name}: Failed (job {action.job_id})")
     return lines

@@ -1,0 +1,187 @@
+"""plan, apply, reconcile and status end to end on the example campaign and on failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.cli import main
+from runner.engine.lock import FileLock
+from runner.engine.stores.dirstore import DirStore
+from runner.reconcile.ledger import Ledger
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's jobs.d with its demo data."""
+    shutil.copytree(REPO / "jobs.d", tmp_path / "jobs.d")
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "init"]) == 0
+    return tmp_path
+
+
+def _job_ids(root: Path) -> dict[str, str]:
+    ledger = Ledger(root / ".batchctl" / "ledger.db")
+    try:
+        return {r.name: r.job_id for r in ledger.records()}
+    finally:
+        ledger.close()
+
+
+def test_example_campaign_end_to_end(campaign: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["plan", "--detailed-exitcode"]) == 2
+    out = capsys.readouterr().out
+    assert "+   tag-2024-logs: create generation 1: new spec" in out
+    assert "…   verify-archive: waiting for archive-2024-logs: staged, suspended" in out
+    assert out.strip().endswith(
+        "Plan: 3 to create, 0 to recreate, 0 to change, 0 to cancel; 2 waiting, 0 blocked, "
+        "0 unchanged."
+    )
+    assert main(["plan", "-o", "json"]) == 0
+    view = json.loads(capsys.readouterr().out)
+    assert view["summary"]["create"] == 3
+    assert [a["action"] for a in view["actions"]] == ["create", "stage", "wait", "wait", "create"]
+
+    assert main(["reconcile", "--until-done", "--interval", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "done: 4 final, 0 failed or blocked, 1 awaiting confirmation" in out
+    ids = _job_ids(campaign)
+    assert f"awaiting confirmation: batchctl jobs confirm {ids['delete-2024-originals']}" in out
+
+    store = DirStore(campaign / ".batchctl" / "objects")
+    tagged = store.get_tags("logs", "2024/03/07/app-005.log")
+    assert tagged == {"class": "archive", "year": "2024"}
+    assert store.get_tags("logs", "2024/README.txt") == {}
+    archived = list(store.list("archive", "2024/"))
+    assert len(archived) == 12 * 28 * 30
+    assert {o.storage_class for o in archived} == {"STANDARD_IA"}
+    assert store.get_tags("archive", "2024/12/28/app-029.log") == tagged
+    assert store.get_legal_hold("contracts", "signed/2024/Q4 amendment (final).pdf")
+    report = next(
+        o.key for o in store.list("reports", f"log-archive/job-{ids['verify-archive']}/results/")
+    )
+    with store.open("reports", report) as stream:
+        rows = stream.read().decode().splitlines()
+    assert len(rows) == 12 * 28 * 30
+    assert all(",succeeded,200,,SHA256:" in row for row in rows)
+
+    assert main(["status"]) == 0
+    status = capsys.readouterr().out
+    assert "delete-2024-originals    Suspended" in status
+
+    assert main(["jobs", "confirm", ids["delete-2024-originals"]]) == 0
+    assert main(["reconcile", "--until-done", "--interval", "0.3"]) == 0
+    capsys.readouterr()
+    assert [o.key for o in store.list("logs", "2024/")] == ["2024/README.txt"]
+    assert len(list(store.list("logs", "2023/"))) == 20
+    assert main(["plan", "--detailed-exitcode"]) == 0
+    store.close()
+
+
+FAILING = """apiVersion: batchctl/v1
+kind: BatchJob
+metadata: {name: broken}
+spec:
+  manifest: {csv: {bucket: logs, key: no-such-manifest.csv}}
+  operation: {untag: {}}
+---
+apiVersion: batchctl/v1
+kind: BatchJob
+metadata: {name: after-broken}
+spec:
+  dependsOn: [{job: broken}]
+  manifest: {generate: {bucket: logs}}
+  operation: {untag: {}}
+---
+apiVersion: batchctl/v1
+kind: BatchJob
+metadata: {name: later}
+spec:
+  dependsOn: [{job: after-broken}]
+  manifest: {generate: {bucket: logs}}
+  operation: {untag: {}}
+"""
+
+
+@pytest.fixture
+def failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "jobs.d").mkdir()
+    (tmp_path / "jobs.d" / "jobs.yaml").write_text(FAILING)
+    store = DirStore(tmp_path / ".batchctl" / "objects")
+    store.create_bucket("logs")
+    store.put("logs", "a", b"x")
+    store.close()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_failed_and_blocked_exit_4(failing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reconcile", "--until-done", "--interval", "0.2"]) == 4
+    out = capsys.readouterr().out
+    assert "done: 1 final, 3 failed or blocked, 0 awaiting confirmation" in out
+    assert "✗ broken: Failed" in out
+    assert "✗ after-broken: blocked: broken failed" in out
+    assert "✗ later: blocked: broken failed" in out
+    assert main(["status"]) == 4
+    capsys.readouterr()
+    assert main(["status", "-o", "json"]) == 4
+    view = json.loads(capsys.readouterr().out)
+    assert [(a["name"], a["action"], a["failed"]) for a in view["actions"]] == [
+        ("broken", "noop", True),
+        ("after-broken", "blocked", False),
+        ("later", "blocked", False),
+    ]
+
+
+def test_invalid_specs_change_nothing(failing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (failing / "jobs.d" / "bad.yaml").write_text("apiVersion: batchctl/v1\nkind: BatchJob\n")
+    assert main(["apply", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml:1:1: metadata: is required" in err
+    assert "nothing was applied" in err
+    assert _job_ids(failing) == {}
+
+
+def test_the_lock_names_its_holder(failing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lock = FileLock(failing / ".batchctl" / "reconcile.lock")
+    lock.acquire()
+    try:
+        assert main(["apply", "--yes"]) == 1
+        err = capsys.readouterr().err
+        assert f"pid {os.getpid()}" in err
+        assert "--lock-timeout" in err
+    finally:
+        lock.release()
+
+
+def test_two_applies_at_once_make_no_duplicate(failing: Path) -> None:
+    (failing / "jobs.d" / "jobs.yaml").write_text(
+        "\n---\n".join(
+            f"apiVersion: batchctl/v1\nkind: BatchJob\nmetadata: {{name: j{i}}}\nspec:\n"
+            "  manifest: {generate: {bucket: logs}}\n  operation: {untag: {}}"
+            for i in range(8)
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "runner", "apply", "--yes", "--lock-timeout", "60"]
+    processes = [
+        subprocess.Popen(
+            command, cwd=failing, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+    ids = _job_ids(failing)
+    assert sorted(ids) == [f"j{i}" for i in range(8)]
+    assert main(["jobs", "list", "-o", "json"]) == 0
