@@ -180,7 +180,7 @@ def test_two_applies_at_once_make_no_duplicate(failing: Path) -> None:
         for _ in range(2)
     ]
     for process in processes:
-        out, err = process.communicate(timeout=120)
+        _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err.decode()
     ids = _job_ids(failing)
     assert sorted(ids) == [f"j{i}" for i in range(8)]

@@ -83,7 +83,7 @@ def test_finished_jobs_are_remembered_past_90_days(ledger: Ledger) -> None:
     job_id = next(iter(backend.jobs))
     backend.set_status(job_id, JobStatus.COMPLETE, total=3, succeeded=3)
     assert _pass(items, backend, ledger) == ["create b"]
-    b_id = [j for j in backend.jobs if j != job_id][0]
+    b_id = next(j for j in backend.jobs if j != job_id)
     backend.set_status(b_id, JobStatus.COMPLETE, total=3, succeeded=3)
     _pass(items, backend, ledger)
     clock.now += 91 * 86400
