@@ -142,6 +142,14 @@ def test_failed_and_blocked_exit_4(failing: Path, capsys: pytest.CaptureFixture[
     ]
 
 
+def test_verbose_shows_api_calls(failing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "-v"]) == 0
+    assert "api: local: ListJobs" in capsys.readouterr().err
+    assert main(["apply", "--yes", "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "api: local: CreateJob token=batchctl-" in err
+
+
 def test_invalid_specs_change_nothing(failing: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (failing / "jobs.d" / "bad.yaml").write_text("apiVersion: batchctl/v1\nkind: BatchJob\n")
     assert main(["apply", "--yes"]) == 1

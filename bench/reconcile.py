@@ -1,0 +1,157 @@
+"""Planning cost: 1,000 specs against 10,000 existing jobs on a counting in-memory backend.
+
+Run by hand from the repository root::
+
+    .venv/bin/python bench/reconcile.py            # appends to bench/RESULTS.md
+    .venv/bin/python bench/reconcile.py --no-record
+
+The backend holds 10,000 managed jobs: ten generations of each of the 1,000 specs
+(the newest Active, Complete or Suspended, the older ones final), all recorded in a
+SQLite ledger. Measured: loading and validating the 1,000 specs from YAML, one
+observe (paged ListJobs) + ledger read + plan, and the API calls that took.
+Targets (issue 4): plan under 1 s, and no more than ceil(jobs / 1000) ListJobs calls
+when no job needs details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.engine import machine  # noqa: E402
+from runner.backends.memory import MemoryBackend  # noqa: E402
+from runner.jobs.status import JobStatus  # noqa: E402
+from runner.reconcile.apply import build_request  # noqa: E402
+from runner.reconcile.controller import desired_jobs  # noqa: E402
+from runner.reconcile.ledger import Ledger  # noqa: E402
+from runner.reconcile.model import Action, ActionKind, Counts, LedgerRecord  # noqa: E402
+from runner.reconcile.observe import observe  # noqa: E402
+from runner.reconcile.plan import plan  # noqa: E402
+from runner.spec.checks import check_all  # noqa: E402
+from runner.spec.loader import SourceFile, parse_sources  # noqa: E402
+
+SPECS = 1000
+GENERATIONS = 10
+
+
+def spec_text(index: int) -> str:
+    """One BatchJob; every tenth depends on the one before it."""
+    depends = f"\n  dependsOn: [{{job: job-{index - 1:04d}}}]" if index % 10 else ""
+    return (
+        "apiVersion: batchctl/v1\nkind: BatchJob\n"
+        f"metadata: {{name: job-{index:04d}, campaign: bench}}\n"
+        "spec:\n"
+        f"  priority: {index % 50}{depends}\n"
+        f"  manifest: {{generate: {{bucket: logs, prefix: p{index}/}}}}\n"
+        f"  operation: {{tag: {{tags: {{n: '{index}'}}}}}}\n"
+    )
+
+
+def run(rounds: int) -> dict[str, float]:
+    """Build the scene once, then time ``rounds`` observe+plan passes."""
+    text = "---\n".join(spec_text(i) for i in range(SPECS)).encode()
+    started = time.perf_counter()
+    specs = parse_sources([SourceFile("bench.yaml", text)])
+    errors = specs.errors + check_all(specs)
+    items = desired_jobs(specs)
+    load_s = time.perf_counter() - started
+    assert errors == [], errors[:3]
+
+    backend = MemoryBackend()
+    folder = tempfile.mkdtemp()
+    ledger = Ledger(Path(folder) / "ledger.db")
+    statuses = [JobStatus.COMPLETE, JobStatus.ACTIVE, JobStatus.SUSPENDED]
+    for generation in range(1, GENERATIONS + 1):
+        for index, item in enumerate(items):
+            action = Action(
+                ActionKind.CREATE,
+                target="local",
+                name=item.key[1],
+                reason="",
+                generation=generation,
+            )
+            job_id = backend.create_job(build_request(item, action, backend, None))
+            newest = generation == GENERATIONS
+            status = statuses[index % 3] if newest else JobStatus.COMPLETE
+            backend.set_status(job_id, status, total=100, succeeded=100 if status.final else 40)
+            ledger.record(
+                LedgerRecord(
+                    target="local",
+                    name=item.key[1],
+                    generation=generation,
+                    job_id=job_id,
+                    spec_hash=item.spec_hash,
+                    status=status,
+                    counts=Counts(100, 100, 0),
+                    created=time.time(),
+                    immutable=item.immutable,
+                )
+            )
+    jobs = len(backend.jobs)
+    timings = []
+    calls: dict[str, int] = {}
+    for _ in range(rounds):
+        backend.calls.clear()
+        started = time.perf_counter()
+        seen = observe({"local": backend})
+        result = plan(items, seen, ledger.records(), now=time.time())
+        timings.append(time.perf_counter() - started)
+        calls = dict(backend.calls)
+    assert len(result.actions) == SPECS
+    assert not result.adoptions
+    ledger.close()
+    return {
+        "specs": SPECS,
+        "jobs": jobs,
+        "load_s": round(load_s, 3),
+        "plan_s_median": round(statistics.median(timings), 3),
+        "plan_s_max": round(max(timings), 3),
+        "list_calls": calls.get("ListJobs", 0),
+        "list_calls_allowed": math.ceil(jobs / 1000),
+        "describe_calls": calls.get("DescribeJob", 0),
+        "changes": len(result.changes),
+    }
+
+
+def record(result: dict[str, float]) -> None:
+    """Append the numbers to bench/RESULTS.md."""
+    lines = [
+        "",
+        f"## reconcile.py — {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        "",
+        f"Machine: {machine()}. Counting in-memory backend, SQLite ledger.",
+        "",
+        "| specs | existing jobs | load+validate s | observe+plan s (median) | max s "
+        "| ListJobs calls (allowed) | DescribeJob calls |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {result['specs']:,} | {result['jobs']:,} | {result['load_s']} | "
+        f"{result['plan_s_median']} | {result['plan_s_max']} | {result['list_calls']} "
+        f"({result['list_calls_allowed']}) | {result['describe_calls']} |",
+    ]
+    with open(REPO / "bench" / "RESULTS.md", "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    result = run(args.rounds)
+    print(result)
+    if not args.no_record:
+        record(result)
+
+
+if __name__ == "__main__":
+    main()
