@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
 
 from runner.cli import main
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
 
 
 def examples() -> list[tuple[str, str]]:
@@ -35,16 +38,32 @@ def test_readme_has_examples() -> None:
     assert len(examples()) >= 3
 
 
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh checkout's worth of files (jobs.d, the spec cases) with the demo data."""
+    root = tmp_path_factory.mktemp("readme")
+    shutil.copytree(REPO / "jobs.d", root / "jobs.d")
+    shutil.copytree(REPO / "tests" / "spec" / "cases", root / "tests" / "spec" / "cases")
+    previous = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(["demo", "init"]) == 0
+    finally:
+        os.chdir(previous)
+    return root
+
+
 @pytest.mark.parametrize(("command", "expected"), examples(), ids=lambda v: v[:40])
 def test_readme_example(
     command: str,
     expected: str,
-    repo: Path,
+    checkout: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = shlex.split(command)
     assert argv[0] == "batchctl"
-    monkeypatch.chdir(repo)
+    monkeypatch.chdir(checkout)
+    capsys.readouterr()
     main(argv[1:])
     assert capsys.readouterr().out.rstrip("\n") == expected.rstrip("\n")
