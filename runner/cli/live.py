@@ -52,9 +52,9 @@ class LiveView:
 
     def _table(self, plan: Plan) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
-        table.add_column("JOB")
-        table.add_column("STATE")
-        table.add_column("PROGRESS", width=32)
+        table.add_column("JOB", no_wrap=True)
+        table.add_column("STATE", no_wrap=True)
+        table.add_column("PROGRESS", width=26, no_wrap=True)
         table.add_column("WHY", overflow="fold")
         for action in plan.actions:
             counts = action.counts
