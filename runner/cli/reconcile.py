@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,17 +30,41 @@ from runner.reconcile.controller import (
     troubled,
 )
 from runner.reconcile.model import Plan, PlanError
-from runner.reports.environment import render
+from runner.reports.environment import UserTemplateError, render, render_user_template
 from runner.reports.views import plan_view
 from runner.spec.errors import SpecInvalid
 
 
 class PlanOutput(StrEnum):
-    """Formats of `plan` and `status`."""
+    """Formats of `plan`."""
 
     text = "text"
     md = "md"
     json = "json"
+
+
+class StatusOutput(StrEnum):
+    """Formats of `status`."""
+
+    text = "text"
+    md = "md"
+    html = "html"
+    json = "json"
+
+
+MARKDOWN_LIMIT = 65_536  # a GitHub pull-request comment
+
+
+def markdown(template: str, view: dict[str, Any]) -> str:
+    """Render markdown that fits a pull-request comment: summarised when the full one does not."""
+    text = render(template, view).rstrip("\n")
+    if len(text) < MARKDOWN_LIMIT:
+        return text
+    text = render(template, {**view, "summaryOnly": True}).rstrip("\n")
+    if len(text) < MARKDOWN_LIMIT:
+        return text
+    cut = text[: MARKDOWN_LIMIT - 200].rsplit("\n", 1)[0]
+    return cut + "\n\n… cut to fit a comment; run `batchctl status` for everything."
 
 
 DirArgument = Annotated[Path, typer.Argument(metavar="DIR", help="Jobs folder.", show_default=True)]
@@ -116,7 +140,9 @@ def render_plan(plan: Plan, output: PlanOutput) -> str:
     view = plan_view(plan)
     if output is PlanOutput.json:
         return json.dumps(view, indent=2)
-    return render("plan.md.j2" if output is PlanOutput.md else "plan.txt.j2", view).rstrip("\n")
+    if output is PlanOutput.md:
+        return markdown("plan.md.j2", {**view, "generatedAt": _stamp()})
+    return render("plan.txt.j2", view).rstrip("\n")
 
 
 @app.command()
@@ -284,7 +310,10 @@ def _summarise(plan: Plan) -> None:
 @app.command()
 def status(
     folder: DirArgument = Path("jobs.d"),
-    output: Annotated[PlanOutput, typer.Option("--output", "-o")] = PlanOutput.text,
+    output: Annotated[StatusOutput, typer.Option("--output", "-o")] = StatusOutput.text,
+    template: Annotated[
+        Path | None, typer.Option("--template", help="Render with this Jinja template instead.")
+    ] = None,
     state: StateOption = None,
     verbose: VerboseOption = False,
     lock_timeout: LockTimeoutOption = 0.0,
@@ -292,10 +321,16 @@ def status(
     """The state of every managed job; exit 4 when one is Failed or Blocked."""
     with controller(folder, state=state, verbose=verbose, lock_timeout=lock_timeout) as ctl:
         result = ctl.run_pass(apply=False)
-    view = plan_view(result.plan)
-    if output is PlanOutput.json:
+    view = {**plan_view(result.plan), "generatedAt": _stamp()}
+    if template is not None:
+        try:
+            typer.echo(render_user_template(template, view).rstrip("\n"))
+        except UserTemplateError as exc:
+            raise CommandError(str(exc)) from exc
+    elif output is StatusOutput.json:
         typer.echo(json.dumps(view, indent=2))
+    elif output is StatusOutput.md:
+        typer.echo(markdown("status.md.j2", view))
     else:
-        template = "status.md.j2" if output is PlanOutput.md else "status.txt.j2"
-        typer.echo(render(template, view).rstrip("\n"))
+        typer.echo(render(f"status.{output.value}.j2", view).rstrip("\n"))
     return exitcodes.FAILED if troubled(result.plan) else exitcodes.OK

@@ -93,4 +93,53 @@ def plan_view(plan: Plan) -> dict[str, Any]:
         ],
         "summary": summary,
         "changes": len(plan.changes),
+        "summaryOnly": False,
+        "generatedAt": None,
+    }
+
+
+def job_view(
+    job: dict[str, Any],
+    report: Any | None,
+    spec: dict[str, Any] | None,
+    report_url: str | None,
+) -> dict[str, Any]:
+    """The context of a job's report: the job, its spec, totals, failures, the raw files.
+
+    ``job`` is a JobDetail as camelCase JSON; ``report`` a CompletionReport (or None
+    when no report was written).
+    """
+    progress = job["progress"]
+    elapsed = float(progress.get("elapsedSeconds") or 0.0)
+    tasks = report.tasks if report is not None else progress["succeeded"] + progress["failed"]
+    succeeded = report.succeeded if report is not None else progress["succeeded"]
+    failed = report.failed if report is not None else progress["failed"]
+    groups = sorted(report.groups.values(), key=lambda g: -g.count) if report else []
+    return {
+        "formatVersion": "1",
+        "job": job,
+        "spec": spec,
+        "totals": {
+            "tasks": tasks,
+            "succeeded": succeeded,
+            "failed": failed,
+            "successRate": round(100.0 * succeeded / tasks, 2) if tasks else None,
+            "elapsedSeconds": round(elapsed, 3),
+            "tasksPerSecond": round(tasks / elapsed, 1) if elapsed else None,
+        },
+        "failures": [
+            {
+                "errorCode": g.code,
+                "httpStatus": g.http,
+                "count": g.count,
+                "keys": list(g.keys),
+                "more": g.count - len(g.keys),
+            }
+            for g in groups
+        ],
+        "report": {
+            "manifest": report_url,
+            "created": report.created if report else None,
+            "files": report.files if report else [],
+        },
     }

@@ -1,0 +1,106 @@
+"""`batchctl report NAME_OR_JOB_ID`: a job's completion report, summed up and rendered."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from runner.cli import exitcodes
+from runner.cli.app import app
+from runner.cli.errors import CommandError
+from runner.cli.targets import load_specs, local_backend, project_root
+from runner.jobs.errors import NotFound
+from runner.reconcile.ledger import Ledger
+from runner.reconcile.model import LedgerRecord
+from runner.reports.completion import CompletionReport, ReportUnreadable, read_report
+from runner.reports.environment import UserTemplateError, render, render_user_template
+from runner.reports.views import job_view
+
+
+class ReportOutput(StrEnum):
+    """Formats of `report`."""
+
+    md = "md"
+    html = "html"
+    json = "json"
+
+
+def _find(state_dir: Path, wanted: str, target: str | None) -> LedgerRecord | None:
+    path = state_dir / "ledger.db"
+    if not path.exists():
+        return None
+    ledger = Ledger(path)
+    try:
+        records = ledger.records()
+    finally:
+        ledger.close()
+    for record in records:
+        if record.job_id == wanted:
+            return record
+    named = [r for r in records if r.name == wanted and (target is None or r.target == target)]
+    return max(named, key=lambda r: r.generation) if named else None
+
+
+@app.command()
+def report(
+    name_or_id: Annotated[str, typer.Argument(metavar="JOB_OR_NAME")],
+    folder: Annotated[Path, typer.Option("--dir", help="Jobs folder.")] = Path("jobs.d"),
+    target: Annotated[str | None, typer.Option("--target", "-t")] = None,
+    output: Annotated[ReportOutput, typer.Option("--output", "-o")] = ReportOutput.md,
+    template: Annotated[
+        Path | None, typer.Option("--template", help="Render with this Jinja template instead.")
+    ] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="State folder.")] = None,
+) -> int:
+    """Sum up a job's completion report: totals, failures by error code, the raw files."""
+    load_specs(folder)
+    state_dir = state or project_root(folder) / ".batchctl"
+    record = _find(state_dir, name_or_id, target)
+    job_id = record.job_id if record else name_or_id
+    target_name = record.target if record else (target or "local")
+    spec: dict[str, Any] | None = None
+    if record is not None:
+        spec = {
+            "name": record.name,
+            "target": record.target,
+            "specHash": record.spec_hash,
+            "generation": record.generation,
+        }
+    completion: CompletionReport | None = None
+    url: str | None = None
+    with local_backend(folder, target_name) as backend:
+        try:
+            detail = backend.describe_job(job_id)
+        except NotFound as exc:
+            raise CommandError(
+                f"no job {name_or_id!r}: neither a job name in the ledger nor a job ID on "
+                f"target {target_name!r}"
+            ) from exc
+        location = backend.engine.report_location(job_id)
+        if location is not None:
+            url = f"s3://{location['bucket']}/{location['key']}"
+            try:
+                completion = read_report(backend.store, location["bucket"], location["key"])
+            except ReportUnreadable as exc:
+                raise CommandError(str(exc)) from exc
+        elif detail.report is not None and not detail.status.final:
+            raise CommandError(
+                f"job {job_id} is {detail.status.value}: its completion report is written "
+                "when it ends"
+            )
+    view = job_view(detail.model_dump(mode="json", by_alias=True), completion, spec, url)
+    if template is not None:
+        try:
+            typer.echo(render_user_template(template, view).rstrip("\n"))
+        except UserTemplateError as exc:
+            raise CommandError(str(exc)) from exc
+        return exitcodes.OK
+    if output is ReportOutput.json:
+        typer.echo(json.dumps(view, indent=2))
+    else:
+        typer.echo(render(f"job.{output.value}.j2", view).rstrip("\n"))
+    return exitcodes.OK
