@@ -332,5 +332,6 @@ def status(
     elif output is StatusOutput.md:
         typer.echo(markdown("status.md.j2", view))
     else:
-        typer.echo(render(f"status.{output.value}.j2", view).rstrip("\n"))
+        suffix = "txt" if output is StatusOutput.text else output.value
+        typer.echo(render(f"status.{suffix}.j2", view).rstrip("\n"))
     return exitcodes.FAILED if troubled(result.plan) else exitcodes.OK

@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 _ENV = Environment(
     loader=PackageLoader("runner.reports", "templates"),
     undefined=StrictUndefined,
-    autoescape=select_autoescape(["html"]),
+    autoescape=select_autoescape(["html", "html.j2"]),
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,

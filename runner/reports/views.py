@@ -132,7 +132,7 @@ def job_view(
                 "errorCode": g.code,
                 "httpStatus": g.http,
                 "count": g.count,
-                "keys": list(g.keys),
+                "firstKeys": list(g.keys),
                 "more": g.count - len(g.keys),
             }
             for g in groups
