@@ -42,7 +42,9 @@ class LocalBackend:
     def store(self) -> ObjectStore:
         """The target's object store (opened on first use)."""
         if self._store is None:
-            self._store = open_store(self.target.store, self.project_root)
+            self._store = open_store(
+                self.target.store, self.project_root, workers=self.target.workers
+            )
         return self._store
 
     def create_job(self, request: JobRequest) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine.stores.base import StoreError
+from runner.engine.stores.base import CopyOptions, StoreError
 from runner.engine.stores.dirstore import DirStore
 
 
@@ -81,3 +81,25 @@ def test_empty_folders_are_removed_with_their_last_object(
     dir_store.put("b", "deep/er/k", b"x")
     dir_store.delete("b", "deep/er/k")
     assert list((tmp_path / "root" / "b").iterdir()) == []
+
+
+def test_a_locked_object_cannot_be_overwritten(dir_store: DirStore) -> None:
+    dir_store.put("b", "held", b"x")
+    dir_store.put_legal_hold("b", "held", None, True)
+    with pytest.raises(StoreError) as raised:
+        dir_store.put("b", "held", b"y")
+    assert raised.value.code == "AccessDenied"
+    dir_store.create_bucket("c")
+    dir_store.put("c", "x", b"z")
+    with pytest.raises(StoreError) as copied:
+        dir_store.copy("c", "x", None, "b", "held", CopyOptions())
+    assert copied.value.code == "AccessDenied"
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "a/../../escape", "/etc/passwd", "a\\b", "a\0b", "a//b", "a/", "./a", ""]
+)
+def test_keys_cannot_leave_the_bucket(dir_store: DirStore, key: str) -> None:
+    with pytest.raises(StoreError) as raised:
+        dir_store.put("b", key, b"x")
+    assert raised.value.http_status == 400

@@ -13,12 +13,13 @@ class StoreUnavailable(Exception):
     """The configured store cannot be opened here."""
 
 
-def open_store(store: str | S3Store, project_root: Path) -> ObjectStore:
+def open_store(store: str | S3Store, project_root: Path, *, workers: int = 16) -> ObjectStore:
     """The object store a local target names, paths relative to ``project_root``."""
     if isinstance(store, str):
         path = Path(store.removeprefix("dir://"))
         return DirStore(path if path.is_absolute() else project_root / path)
-    raise StoreUnavailable(
-        f"the s3 object store ({store.s3.endpoint_url}) is not available in this version of "
-        "batchctl; use a dir:// store"
+    from runner.engine.stores.s3store import S3Store as S3ObjectStore
+
+    return S3ObjectStore(
+        store.s3.endpoint_url, store.s3.region, profile=store.s3.profile, pool=workers
     )

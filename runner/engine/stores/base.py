@@ -95,8 +95,10 @@ class ObjectStore(Protocol):
         """Whether ``bucket`` exists."""
         ...
 
-    def create_bucket(self, bucket: str, *, versioning: bool = False) -> None:
-        """Create ``bucket`` (no error if it exists)."""
+    def create_bucket(
+        self, bucket: str, *, versioning: bool = False, object_lock: bool = False
+    ) -> None:
+        """Create ``bucket`` (no error if it exists); ``object_lock`` implies versioning."""
         ...
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:

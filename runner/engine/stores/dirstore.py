@@ -375,8 +375,10 @@ class DirStore:
             return False
         return True
 
-    def create_bucket(self, bucket: str, *, versioning: bool = False) -> None:
-        """Create the bucket folder (and record its versioning)."""
+    def create_bucket(
+        self, bucket: str, *, versioning: bool = False, object_lock: bool = False
+    ) -> None:
+        """Create the bucket folder (and record its versioning); object lock needs no setup."""
         if not bucket or bucket.startswith(".") or "/" in bucket:
             raise StoreError(400, "InvalidBucketName", f"The bucket name is not valid: {bucket}")
         (self.root / bucket).mkdir(exist_ok=True)
