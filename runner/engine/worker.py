@@ -92,6 +92,10 @@ class Worker:
                 except JobServiceError as exc:  # a busy database: try again shortly
                     log.warning("scheduling pass skipped: %s", exc)
                     changed = False
+                except Exception:
+                    # A bug must not stop every job: say it, and try again next pass.
+                    log.exception("scheduling pass failed")
+                    changed = False
                 if once and self.idle():
                     return
                 self._wake.wait(0.01 if changed else self.poll_seconds)
@@ -168,6 +172,10 @@ class Worker:
             return
         except StoreError as exc:
             self._fail_preparing(job, exc.code, exc.message)
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.exception("job %s: preparing failed", job.id)
+            self._fail_preparing(job, "InternalError", f"{type(exc).__name__}: {exc}")
             return
         if total is None:
             return  # cancelled while preparing; the next pass finishes the cancel

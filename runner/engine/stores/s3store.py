@@ -54,27 +54,26 @@ def _store_error(exc: Exception) -> StoreError:
     return StoreError(503, "ServiceUnavailable", f"{type(exc).__name__}: {exc}")
 
 
-class _Body:
-    """A streaming GET body as a readable, closable file."""
+class _Body(io.RawIOBase):
+    """A streaming GET body as a raw file, so it can be buffered and decoded."""
 
     def __init__(self, body: Any) -> None:
+        super().__init__()
         self._body = body
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self._body.read(None if size < 0 else size)
-        return data
 
     def readable(self) -> bool:
         return True
 
+    def readinto(self, buffer: Any) -> int:
+        data: bytes = self._body.read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        return size
+
     def close(self) -> None:
-        self._body.close()
-
-    def __enter__(self) -> _Body:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        if not self.closed:
+            self._body.close()
+        super().close()
 
 
 class S3Store:
@@ -204,7 +203,7 @@ class S3Store:
     def open(self, bucket: str, key: str, version_id: str | None = None) -> BinaryIO:
         """GET the object, streamed."""
         found = self._call(self.client.get_object, Bucket=bucket, Key=key, VersionId=version_id)
-        return cast(BinaryIO, _Body(found["Body"]))
+        return cast(BinaryIO, io.BufferedReader(_Body(found["Body"]), buffer_size=1 << 20))
 
     def list(
         self, bucket: str, prefix: str = "", *, versions: bool = False
