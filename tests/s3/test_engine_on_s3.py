@@ -133,7 +133,9 @@ def test_faults_do_not_fail_tasks(seaweedfs_endpoint: str, tmp_path: Path) -> No
         assert (report.succeeded, report.failed) == (OBJECTS, 0)
         assert sum(1 for _ in direct.list(f"{prefix}-archive", "copied/")) == OBJECTS
         faults = proxy.counts
-        assert faults["reset"] and faults["slowdown"] and faults["delay"], faults
+        assert faults["reset"], faults
+        assert faults["slowdown"], faults
+        assert faults["delay"], faults
         engine.close()
         store.close()
     finally:
