@@ -97,7 +97,8 @@ def child_engine(endpoint: str, op: str, src: str, dst: str, workers: int) -> No
         )
         Worker(engine, store, workers=workers).run(once=True)
         job = engine.list_jobs().jobs[0]
-        assert job.status.value == "Complete" and job.progress.failed == 0, job
+        assert job.status.value == "Complete", job
+        assert job.progress.failed == 0, job
 
 
 def child_loop(endpoint: str, op: str, src: str, dst: str, workers: int) -> None:
