@@ -19,7 +19,11 @@ def open_backend(target: LoadedTarget, project_root: Path) -> JobService:
         from runner.backends.local import LocalBackend
 
         return LocalBackend(spec.local, project_root)
+    if spec.aws is not None:
+        from runner.backends.aws import AwsBackend
+
+        return AwsBackend(spec.aws)
     raise BackendUnavailable(
         f"target {target.target.metadata.name!r} is {target.kind}: this version of batchctl "
-        "reconciles only local targets (the embedded engine)"
+        "reconciles local and aws targets (COS comes with issue 8)"
     )
