@@ -193,3 +193,38 @@ def test_two_applies_at_once_make_no_duplicate(failing: Path) -> None:
     ids = _job_ids(failing)
     assert sorted(ids) == [f"j{i}" for i in range(8)]
     assert main(["jobs", "list", "-o", "json"]) == 0
+
+
+def test_apply_asks_on_a_terminal(failing: Path) -> None:
+    """On a terminal, apply shows the plan and asks; 'n' changes nothing."""
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("util-linux `script` is needed for a pseudo-terminal")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    command = f"{sys.executable} -m runner apply"
+    answered = subprocess.run(
+        [script, "-qec", command, "/dev/null"],
+        cwd=failing,
+        env=env,
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Apply 1 change(s)?" in answered.stdout
+    assert "Apply cancelled; nothing was changed." in answered.stdout
+    assert answered.returncode == 1
+    assert _job_ids(failing) == {}
+    confirmed = subprocess.run(
+        [script, "-qec", command, "/dev/null"],
+        cwd=failing,
+        env=env,
+        input="y\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert confirmed.returncode == 0, confirmed.stdout
+    assert list(_job_ids(failing)) == ["broken"]
