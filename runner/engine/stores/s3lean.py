@@ -3,7 +3,7 @@
 botocore spends about 1.5 ms of CPU on every request (bench/RESULTS.md), which on
 one machine bounds a job at a few hundred objects per second. These two calls
 are simple enough to make directly: SigV4 with a cached signing key, one
-keep-alive ``http.client`` connection per thread, S3's error XML parsed by hand,
+keep-alive HTTP/1.1 connection per thread spoken directly, S3's error XML parsed by hand,
 and retries with exponential backoff and jitter on throttling, 5xx and dropped
 connections. Everything else still goes through boto3.
 """
@@ -14,9 +14,10 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import http.client
 import random
 import re
+import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -32,6 +33,82 @@ _RETRY_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeo
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
 _VERSION = "x-amz-version-id"
+
+
+class _Wire:
+    """One keep-alive HTTP/1.1 connection, spoken directly.
+
+    http.client parses every response's headers through the email package, which
+    costs more than the rest of a copy's client-side work; S3's answers here are
+    small and plain, so reading them by hand is enough.
+    """
+
+    def __init__(self, host: str, port: int, https: bool, timeout: float) -> None:
+        self.host, self.port, self.https, self.timeout = host, port, https, timeout
+        self.sock: socket.socket | None = None
+        self.reader: Any = None
+
+    def close(self) -> None:
+        for item in (self.reader, self.sock):
+            if item is not None:
+                with contextlib.suppress(OSError):
+                    item.close()
+        self.sock = self.reader = None
+
+    def _open(self) -> None:
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.https:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        self.sock = sock
+        self.reader = sock.makefile("rb", buffering=65536)
+
+    def exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send one request; read its whole answer (status, headers, body)."""
+        if self.sock is None:
+            self._open()
+        assert self.sock is not None
+        self.sock.sendall(request)
+        reader = self.reader
+        line = reader.readline(65537)
+        if not line:
+            raise ConnectionError("the server closed the connection")
+        status = int(line.split(None, 2)[1])
+        headers: dict[str, str] = {}
+        while True:
+            header = reader.readline(65537)
+            if header in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = header.partition(b":")
+            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        close = headers.get("connection", "").lower() == "close"
+        if "content-length" in headers:
+            size = int(headers["content-length"])
+            body = reader.read(size)
+            if len(body) != size:
+                raise ConnectionError("the answer was cut short")
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._chunked(reader)
+        elif status in (204, 304) or status < 200:
+            body = b""
+        else:
+            body = reader.read()
+            close = True
+        if close:
+            self.close()
+        return status, headers, body
+
+    @staticmethod
+    def _chunked(reader: Any) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size = int(reader.readline(65537).split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while reader.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(reader.read(size))
+            reader.readline(65537)
 
 
 def _quote(text: str) -> str:
@@ -62,34 +139,25 @@ class LeanS3:
         self.timeout = timeout
         self._local = threading.local()
         self._keys: dict[tuple[str, str], bytes] = {}
-        self._open: list[http.client.HTTPConnection] = []
+        self._open: list[_Wire] = []
         self._open_lock = threading.Lock()
 
     def close(self) -> None:
         """Close every thread's connection."""
         with self._open_lock:
-            for conn in self._open:
-                with contextlib.suppress(OSError):
-                    conn.close()
+            for wire in self._open:
+                wire.close()
             self._open.clear()
         self._local = threading.local()
 
-    def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-            conn = cls(self.host, self.port, timeout=self.timeout)
-            self._local.conn = conn
+    def _wire(self) -> _Wire:
+        wire: _Wire | None = getattr(self._local, "wire", None)
+        if wire is None:
+            wire = _Wire(self.host, self.port, self.https, self.timeout)
+            self._local.wire = wire
             with self._open_lock:
-                self._open.append(conn)
-        return conn
-
-    def _drop(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.close()
-        self._local.conn = None
+                self._open.append(wire)
+        return wire
 
     def _signing_key(self, secret: str, day: str) -> bytes:
         found = self._keys.get((secret, day))
@@ -178,21 +246,19 @@ class LeanS3:
             if attempt:
                 time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
             signed = self._sign(method, path, query, headers or {}, body)
-            conn = self._connection()
+            lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+            lines += [f"{name}: {value}" for name, value in signed.items()]
+            lines.append(f"Content-Length: {len(body)}")
+            raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
             try:
-                conn.request(method, target, body=body or None, headers=signed)
-                response = conn.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop()
+                status, answer, data = self._wire().exchange(raw)
+            except (OSError, ValueError) as exc:
+                self._wire().close()
                 last = StoreError(503, "ServiceUnavailable", f"{type(exc).__name__}: {exc}")
                 continue
-            if response.getheader("connection", "").lower() == "close":
-                self._drop()
-            status = response.status
             error = _CODE.search(data) if (status >= 300 or b"<Error>" in data[:200]) else None
             if status < 300 and error is None:
-                return status, {k.lower(): v for k, v in response.getheaders()}, data
+                return status, answer, data
             code = error.group(1).decode() if error else str(status)
             found = _MESSAGE.search(data)
             message = found.group(1).decode() if found else code
