@@ -1,0 +1,353 @@
+"""The S3 Control job API's XML: requests read into JobRequests, answers written back.
+
+Lists are ``<member>`` elements and maps ``<entry><key/><value/></entry>``, as
+botocore writes them (REST-XML, namespace 2018-08-20). Reading a CreateJob body
+inverts what ``runner.backends.aws`` writes, so the AWS backend and the served
+engine agree by construction.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.backends.aws import generator_shape, operation_shape
+from runner.jobs.errors import BadRequest
+from runner.jobs.models import JobDetail, JobRequest, JobSummary
+from runner.spec.models import Manifest, Operation, Report
+
+NAMESPACE = "http://awss3control.amazonaws.com/doc/2018-08-20/"
+_MAPS = {"UserMetadata"}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def element_data(element: ET.Element) -> Any:
+    """An element as plain data: text, a list of members, a map of entries, or a dict."""
+    children = list(element)
+    if not children:
+        return element.text or ""
+    names = {_local(c.tag) for c in children}
+    if names == {"member"}:
+        return [element_data(c) for c in children]
+    if names == {"entry"}:
+        found: dict[str, Any] = {}
+        for entry in children:
+            parts = {_local(p.tag): p.text or "" for p in entry}
+            found[parts.get("key", "")] = parts.get("value", "")
+        return found
+    return {_local(c.tag): element_data(c) for c in children}
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """An XML request body as data (the root's children)."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise BadRequest(f"the body is not XML: {exc}") from None
+    data = element_data(root)
+    return data if isinstance(data, dict) else {}
+
+
+def _bucket(arn: str) -> str:
+    return arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+
+
+def _object(arn: str) -> tuple[str, str]:
+    bucket, _, key = arn.removeprefix("arn:aws:s3:::").partition("/")
+    return bucket, key
+
+
+def _tags(items: Any) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in items or []}
+
+
+def operation_from(data: dict[str, Any]) -> dict[str, Any]:
+    """Our operation (as spec data) from a JobOperation."""
+    if len(data) != 1:
+        raise BadRequest("Operation must hold exactly one operation")
+    name, params = next(iter(data.items()))
+    params = params if isinstance(params, dict) else {}
+    if name == "S3PutObjectCopy":
+        copy: dict[str, Any] = {"bucket": _bucket(params.get("TargetResource", ""))}
+        for ours, theirs in (
+            ("prefix", "TargetKeyPrefix"),
+            ("storageClass", "StorageClass"),
+            ("cannedAcl", "CannedAccessControlList"),
+            ("checksumAlgorithm", "ChecksumAlgorithm"),
+            ("metadataDirective", "MetadataDirective"),
+        ):
+            if params.get(theirs):
+                copy[ours] = params[theirs]
+        meta = params.get("NewObjectMetadata")
+        if isinstance(meta, dict) and meta:
+            fields = {
+                "cacheControl": "CacheControl",
+                "contentDisposition": "ContentDisposition",
+                "contentEncoding": "ContentEncoding",
+                "contentLanguage": "ContentLanguage",
+                "contentType": "ContentType",
+                "expires": "HttpExpiresDate",
+            }
+            copy["metadata"] = {k: meta[v] for k, v in fields.items() if meta.get(v)}
+            if meta.get("UserMetadata"):
+                copy["metadata"]["user"] = dict(meta["UserMetadata"])
+        if "NewObjectTagging" in params:
+            copy["taggingDirective"] = "REPLACE"
+            copy["tags"] = _tags(params["NewObjectTagging"] or [])
+        return {"copy": copy}
+    if name == "S3PutObjectTagging":
+        return {"tag": {"tags": _tags(params.get("TagSet"))}}
+    if name == "S3DeleteObjectTagging":
+        return {"untag": {}}
+    if name == "S3PutObjectAcl":
+        canned = (params.get("AccessControlPolicy") or {}).get("CannedAccessControlList")
+        return {"acl": {"canned": canned}}
+    if name == "S3InitiateRestoreObject":
+        return {
+            "restore": {
+                "days": int(params.get("ExpirationInDays") or 1),
+                "tier": params.get("GlacierJobTier") or "BULK",
+            }
+        }
+    if name == "S3PutObjectRetention":
+        retention = params.get("Retention") or {}
+        return {
+            "retention": {
+                "mode": retention.get("Mode"),
+                "until": retention.get("RetainUntilDate"),
+                "bypassGovernance": params.get("BypassGovernanceRetention") == "true",
+            }
+        }
+    if name == "S3PutObjectLegalHold":
+        return {"legalHold": {"status": (params.get("LegalHold") or {}).get("Status")}}
+    if name == "S3ComputeObjectChecksum":
+        return {"checksum": {"algorithm": params.get("ChecksumAlgorithm")}}
+    raise BadRequest(f"the embedded engine cannot run {name}")
+
+
+def manifest_from(data: dict[str, Any]) -> dict[str, Any]:
+    """Our manifest (as spec data) from Manifest or ManifestGenerator."""
+    if "ManifestGenerator" in data:
+        generator = (data["ManifestGenerator"] or {}).get("S3JobManifestGenerator") or {}
+        generate: dict[str, Any] = {"bucket": _bucket(generator.get("SourceBucket", ""))}
+        found = generator.get("Filter") or {}
+        keys = found.get("KeyNameConstraint") or {}
+        filters: dict[str, Any] = {}
+        if keys.get("MatchAnyPrefix"):
+            generate["prefix"] = keys["MatchAnyPrefix"][0]
+        if keys.get("MatchAnySuffix"):
+            filters["keyMatches"] = f"**/*{keys['MatchAnySuffix'][0]}"
+        for ours, theirs in (("createdAfter", "CreatedAfter"), ("createdBefore", "CreatedBefore")):
+            if found.get(theirs):
+                filters[ours] = found[theirs]
+        if found.get("ObjectSizeGreaterThanBytes"):
+            filters["minSize"] = int(found["ObjectSizeGreaterThanBytes"]) + 1
+        if found.get("ObjectSizeLessThanBytes"):
+            filters["maxSize"] = int(found["ObjectSizeLessThanBytes"]) - 1
+        if found.get("MatchAnyStorageClass"):
+            filters["storageClasses"] = list(found["MatchAnyStorageClass"])
+        if filters:
+            generate["filters"] = filters
+        output = generator.get("ManifestOutputLocation")
+        if generator.get("EnableManifestOutput") == "true" and isinstance(output, dict):
+            generate["saveTo"] = {"bucket": _bucket(output.get("Bucket", ""))}
+            if output.get("ManifestPrefix"):
+                generate["saveTo"]["prefix"] = output["ManifestPrefix"]
+        return {"generate": generate}
+    manifest = data.get("Manifest") or {}
+    spec, location = manifest.get("Spec") or {}, manifest.get("Location") or {}
+    bucket, key = _object(location.get("ObjectArn", ""))
+    if spec.get("Format") == "S3InventoryReport_CSV_20161130":
+        return {"inventory": {"bucket": bucket, "key": key, "etag": location.get("ETag")}}
+    csv: dict[str, Any] = {"bucket": bucket, "key": key, "etag": location.get("ETag")}
+    if location.get("ObjectVersionId"):
+        csv["versionId"] = location["ObjectVersionId"]
+    if spec.get("Fields"):
+        csv["fields"] = list(spec["Fields"])
+    return {"csv": csv}
+
+
+def create_request_from(body: bytes) -> tuple[JobRequest, list[dict[str, str]]]:
+    """A CreateJob body as a JobRequest, and the job tags it carries."""
+    data = parse_body(body)
+    try:
+        report = data.get("Report") or {}
+        request = JobRequest(
+            operation=Operation.model_validate(operation_from(data.get("Operation") or {})),
+            manifest=Manifest.model_validate(manifest_from(data)),
+            report=(
+                Report.model_validate(
+                    {
+                        "bucket": _bucket(report.get("Bucket", "")),
+                        **({"prefix": report["Prefix"]} if report.get("Prefix") else {}),
+                        "scope": "failed"
+                        if report.get("ReportScope") == "FailedTasksOnly"
+                        else "all",
+                    }
+                )
+                if report.get("Enabled") == "true"
+                else None
+            ),
+            priority=int(data.get("Priority") or 0),
+            confirmation_required=data.get("ConfirmationRequired") == "true",
+            description=data.get("Description") or "",
+            client_request_token=data.get("ClientRequestToken") or "",
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadRequest(f"invalid CreateJob request: {exc}") from None
+    tags = [{"Key": t["Key"], "Value": t.get("Value", "")} for t in data.get("Tags") or []]
+    return request, tags
+
+
+# -- writing answers ---------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return str(value)
+
+
+def _add(parent: ET.Element, name: str, value: Any) -> None:
+    if value is None:
+        return
+    element = ET.SubElement(parent, name)
+    if isinstance(value, dict) and name in _MAPS:
+        for key, inner in value.items():
+            entry = ET.SubElement(element, "entry")
+            ET.SubElement(entry, "key").text = str(key)
+            ET.SubElement(entry, "value").text = _text(inner)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            _add(element, key, inner)
+    elif isinstance(value, list):
+        for item in value:
+            _add(element, "member", item)
+    else:
+        element.text = _text(value)
+
+
+def document(root: str, fields: dict[str, Any]) -> bytes:
+    """An answer document ``<root xmlns=…>fields</root>``."""
+    element = ET.Element(root, xmlns=NAMESPACE)
+    for name, value in fields.items():
+        _add(element, name, value)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element)
+
+
+def error_document(code: str, message: str, request_id: str) -> bytes:
+    """S3's error XML."""
+    root = ET.Element("ErrorResponse")
+    error = ET.SubElement(root, "Error")
+    ET.SubElement(error, "Code").text = code
+    ET.SubElement(error, "Message").text = message
+    ET.SubElement(root, "RequestId").text = request_id
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+
+
+def _progress(job: JobSummary) -> dict[str, Any]:
+    return {
+        "TotalNumberOfTasks": job.progress.total,
+        "NumberOfTasksSucceeded": job.progress.succeeded,
+        "NumberOfTasksFailed": job.progress.failed,
+        "Timers": {"ElapsedTimeInActiveSeconds": int(job.progress.elapsed_seconds)},
+    }
+
+
+_OPERATION_NAMES = {
+    "copy": "S3PutObjectCopy",
+    "tag": "S3PutObjectTagging",
+    "untag": "S3DeleteObjectTagging",
+    "acl": "S3PutObjectAcl",
+    "restore": "S3InitiateRestoreObject",
+    "retention": "S3PutObjectRetention",
+    "legalHold": "S3PutObjectLegalHold",
+    "checksum": "S3ComputeObjectChecksum",
+    "invoke": "LambdaInvoke",
+}
+
+
+def list_member(job: JobSummary) -> dict[str, Any]:
+    """A JobListDescriptor."""
+    return {
+        "JobId": job.job_id,
+        "Description": job.description,
+        "Operation": _OPERATION_NAMES.get(job.operation, job.operation),
+        "Priority": job.priority,
+        "Status": job.status.value,
+        "CreationTime": job.created_at,
+        "TerminationDate": job.terminated_at,
+        "ProgressSummary": _progress(job),
+    }
+
+
+def job_descriptor(job: JobDetail, account: str, region: str, role_arn: str) -> dict[str, Any]:
+    """A JobDescriptor for DescribeJob."""
+    request = JobRequest.model_validate(
+        {
+            "operation": job.operation_params,
+            "manifest": job.manifest,
+            "report": job.report,
+            "priority": job.priority,
+            "confirmationRequired": job.confirmation_required,
+            "clientRequestToken": "x",
+        }
+    )
+    manifest: dict[str, Any] = {}
+    if request.manifest.generate is not None:
+        manifest["ManifestGenerator"] = generator_shape(request.manifest.generate)
+    elif request.manifest.inventory is not None:
+        inventory = request.manifest.inventory
+        manifest["Manifest"] = {
+            "Spec": {"Format": "S3InventoryReport_CSV_20161130"},
+            "Location": {
+                "ObjectArn": f"arn:aws:s3:::{inventory.bucket}/{inventory.key}",
+                "ETag": inventory.etag or "",
+            },
+        }
+    elif request.manifest.csv is not None:
+        csv = request.manifest.csv
+        manifest["Manifest"] = {
+            "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": list(csv.fields)},
+            "Location": {
+                "ObjectArn": f"arn:aws:s3:::{csv.bucket}/{csv.key}",
+                "ETag": csv.etag or "",
+            },
+        }
+    report: dict[str, Any] = {"Enabled": False}
+    if request.report is not None:
+        report = {
+            "Enabled": True,
+            "Bucket": f"arn:aws:s3:::{request.report.bucket}",
+            "Format": "Report_CSV_20180820",
+            "ReportScope": "AllTasks" if request.report.scope == "all" else "FailedTasksOnly",
+            "Prefix": request.report.prefix,
+        }
+    return {
+        "JobId": job.job_id,
+        "ConfirmationRequired": job.confirmation_required,
+        "Description": job.description,
+        "JobArn": f"arn:aws:s3:{region}:{account}:job/{job.job_id}",
+        "Status": job.status.value,
+        **manifest,
+        "Operation": operation_shape(request.operation),
+        "Priority": job.priority,
+        "ProgressSummary": _progress(job),
+        "StatusUpdateReason": job.status_update_reason,
+        "FailureReasons": [
+            {"FailureCode": f.code, "FailureReason": f.reason} for f in job.failure_reasons
+        ]
+        or None,
+        "Report": report,
+        "CreationTime": job.created_at,
+        "TerminationDate": job.terminated_at,
+        "RoleArn": role_arn,
+        "SuspendedDate": job.suspended_at,
+        "SuspendedCause": job.suspended_cause,
+    }

@@ -1,0 +1,93 @@
+"""CreateJob XML as botocore writes it reads back into the same JobRequest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from runner.backends.aws import AwsBackend
+from runner.serve.shapes import create_request_from, document, parse_body
+from runner.spec.models import AwsTarget
+from tests.backends.test_aws_stubbed import OPERATIONS
+from tests.engine.conftest import request
+
+TARGET = AwsTarget(
+    account_id="123456789012", region="us-east-1", role_arn="arn:aws:iam::123456789012:role/r"
+)
+
+
+def _body(params: dict[str, Any]) -> bytes:
+    client = boto3.client(
+        "s3control",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+    )
+    captured: dict[str, bytes] = {}
+
+    def grab(request: Any, **_: Any) -> None:
+        captured["body"] = request.body
+        raise KeyboardInterrupt
+
+    client.meta.events.register("before-send.s3-control.*", grab)
+    with pytest.raises(KeyboardInterrupt):
+        client.create_job(AccountId="123456789012", **params)
+    return captured["body"]
+
+
+MANIFESTS = [
+    {
+        "csv": {
+            "bucket": "manifests",
+            "key": "m.csv",
+            "etag": "e1",
+            "fields": ["Bucket", "Key", "VersionId"],
+        }
+    },
+    {"inventory": {"bucket": "inv", "key": "a/manifest.json", "etag": "e2"}},
+    {
+        "generate": {
+            "bucket": "logs",
+            "prefix": "2024/",
+            "filters": {
+                "keyMatches": "**/*.log",
+                "minSize": 5,
+                "maxSize": 50,
+                "storageClasses": ["STANDARD"],
+            },
+            "saveTo": {"bucket": "out", "prefix": "g"},
+        }
+    },
+]
+
+
+@pytest.mark.parametrize(
+    "operation", [o for o in OPERATIONS if "invoke" not in o], ids=lambda o: next(iter(o))
+)
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda m: next(iter(m)))
+def test_round_trip(operation: dict[str, Any], manifest: dict[str, Any]) -> None:
+    original = request(
+        operation,
+        manifest,
+        report={"bucket": "reports", "prefix": "x", "scope": "failed"},
+        confirm=True,
+        description="d [batchctl:a:0123456789abcdef]",
+        token="tok",
+    )
+    params = AwsBackend(TARGET, client=object(), s3=object()).create_request(original)
+    back, tags = create_request_from(_body(params))
+    assert back.model_dump(exclude_none=True) == original.model_dump(exclude_none=True)
+    assert tags == [
+        {"Key": "batchctl/name", "Value": "a"},
+        {"Key": "batchctl/hash", "Value": "0123456789abcdef"},
+    ]
+
+
+def test_documents_read_back() -> None:
+    body = document(
+        "ListJobsResult", {"Jobs": [{"JobId": "j1"}, {"JobId": "j2"}], "NextToken": "t"}
+    )
+    assert parse_body(body) == {"Jobs": [{"JobId": "j1"}, {"JobId": "j2"}], "NextToken": "t"}
