@@ -15,6 +15,7 @@ Not yet here (issue 7): ``manifest.file`` (needs a staging bucket on the target)
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -202,6 +203,17 @@ class AwsBackend:
         self.s3 = s3 or session.client("s3", region_name=target.region, config=config)
         self._account = target.account_id
         self._session = session
+        if target.endpoint_url and client is None:
+            # botocore puts the account in the host name (<account>.<host>), which does not
+            # resolve for an endpoint such as 127.0.0.1: sign and send to the endpoint itself.
+            self.client.meta.events.register("before-sign.s3-control", self._unprefix_host)
+
+    def _unprefix_host(self, request: Any, **_: Any) -> None:
+        url = urllib.parse.urlsplit(request.url)
+        host = url.netloc
+        account = self._account or ""
+        if account and host.startswith(f"{account}."):
+            request.url = urllib.parse.urlunsplit(url._replace(netloc=host[len(account) + 1 :]))
 
     @property
     def account_id(self) -> str:
