@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from runner.cli.errors import CommandError
 from runner.cli.targets import local_backend
 from runner.engine.lock import LockHeld
 from runner.jobs.status import JobStatus
+from runner.serve.server import EngineServer
 
 engine_app = typer.Typer(help="The embedded batch engine.", no_args_is_help=True)
 app.add_typer(engine_app, name="engine")
@@ -75,4 +77,65 @@ def run(
         typer.echo(
             f"{_stamp()} engine stopped" if stop.is_set() else f"{_stamp()} nothing left to run"
         )
+    return exitcodes.OK
+
+
+@engine_app.command("serve")
+def serve(
+    folder: DirOption = Path("jobs.d"),
+    target: TargetOption = "local",
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 8090,
+) -> int:
+    """Serve a local target's engine over the S3 Control job API (SigV4-verified)."""
+    key = os.environ.get("BATCHCTL_SERVE_ACCESS_KEY_ID")
+    secret = os.environ.get("BATCHCTL_SERVE_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        raise CommandError(
+            "engine serve needs BATCHCTL_SERVE_ACCESS_KEY_ID and BATCHCTL_SERVE_SECRET_ACCESS_KEY "
+            "in the environment: the keys clients sign their requests with"
+        )
+    with local_backend(folder, target) as backend:
+        try:
+            server = EngineServer(backend, {key: secret}, host=host, port=port)
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        lock = backend.worker_lock()
+        stop = threading.Event()
+        worker_thread: threading.Thread | None = None
+        try:
+            lock.acquire()
+        except LockHeld as exc:
+            typer.echo(f"{_stamp()} jobs are run by the worker {exc.holder}", err=True)
+            lock = None  # type: ignore[assignment]
+        else:
+            worker_thread = threading.Thread(
+                target=backend.worker(notify=_print_change).run,
+                kwargs={"stop": stop},
+                daemon=True,
+            )
+            worker_thread.start()
+
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        server.start()
+        typer.echo(
+            f"{_stamp()} serving the S3 Control job API of target {target} on {server.url} "
+            "(any <account>. host prefix); Ctrl-C stops",
+        )
+        try:
+            stop.wait()
+        finally:
+            server.shutdown()
+            if worker_thread is not None:
+                worker_thread.join()
+            if lock is not None:
+                lock.release()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        typer.echo(f"{_stamp()} engine serve stopped")
     return exitcodes.OK

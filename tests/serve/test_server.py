@@ -129,3 +129,44 @@ def test_a_bad_signature_is_refused(
     with pytest.raises(BadRequest, match="SignatureDoesNotMatch"):
         impostor.list_jobs()
     impostor.close()
+
+
+def test_the_serve_command(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "jobs.d").mkdir()
+    (tmp_path / "jobs.d" / "t.yaml").write_text(
+        "apiVersion: batchctl/v1\nkind: Target\nmetadata: {name: local}\n"
+        "spec: {local: {stateDir: state}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHCTL_SERVE_")}
+    env["PYTHONPATH"] = str(repo)
+    command = [sys.executable, "-m", "runner", "engine", "serve", "--port", "0"]
+    refused = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert refused.returncode == 1
+    assert "needs BATCHCTL_SERVE_ACCESS_KEY_ID" in refused.stderr
+    env |= {"BATCHCTL_SERVE_ACCESS_KEY_ID": KEY, "BATCHCTL_SERVE_SECRET_ACCESS_KEY": SECRET}
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = line.split(" on ", 1)[1].split(" ", 1)[0]
+        assert url.startswith("http://127.0.0.1:")
+        with pytest.raises(urllib.error.HTTPError) as unsigned:
+            urllib.request.urlopen(f"{url}/v20180820/jobs", timeout=10)
+        assert unsigned.value.code == 403
+        assert b"<Code>AccessDenied</Code>" in unsigned.value.read()
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "engine serve stopped" in out
