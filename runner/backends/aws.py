@@ -8,12 +8,13 @@ job tags with the spec's name and hash. The service's errors become the typed
 errors, with its message kept. ListJobs has no paginator and no description or ID
 filter: pages are walked by NextToken and those filters applied here.
 
-Not yet here (issue 7): ``manifest.file`` (needs a staging bucket on the target),
-`engine serve`, and the end-to-end tests against it.
+A repository manifest (``manifest.file``) is uploaded to the Target's
+``stagingBucket`` and pinned by its ETag.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import urllib.parse
 from collections.abc import Sequence
@@ -200,7 +201,14 @@ class AwsBackend:
         self.client = client or session.client(
             "s3control", region_name=target.region, endpoint_url=target.endpoint_url, config=config
         )
-        self.s3 = s3 or session.client("s3", region_name=target.region, config=config)
+        self.s3 = s3 or session.client(
+            "s3",
+            region_name=target.region,
+            endpoint_url=target.s3_endpoint_url,
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 5}, s3={"addressing_style": "path"}
+            ),
+        )
         self._account = target.account_id
         self._session = session
         if target.endpoint_url and client is None:
@@ -365,12 +373,34 @@ class AwsBackend:
             kwargs["StatusUpdateReason"] = reason[:256]
         return JobStatus(self._call("update_job_status", **kwargs)["Status"])
 
-    def stage_manifest(self, name: str, data: bytes) -> CsvManifest:
-        """Not yet: a repository manifest needs a staging bucket on the aws target (issue 7)."""
-        raise BadRequest(
-            f"{name}: manifest.file on an aws target needs a staging bucket, which this "
-            "version cannot configure yet; upload the CSV and use manifest.csv"
+    def get_job_tags(self, job_id: str) -> dict[str, str]:
+        """GetJobTagging."""
+        found = self._call("get_job_tagging", JobId=job_id)
+        return {t["Key"]: t.get("Value", "") for t in found.get("Tags", [])}
+
+    def put_job_tags(self, job_id: str, tags: dict[str, str]) -> None:
+        """PutJobTagging: replace the job's tags (at most 50)."""
+        self._call(
+            "put_job_tagging", JobId=job_id, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
         )
+
+    def delete_job_tags(self, job_id: str) -> None:
+        """DeleteJobTagging."""
+        self._call("delete_job_tagging", JobId=job_id)
+
+    def stage_manifest(self, name: str, data: bytes) -> CsvManifest:
+        """Upload a repository manifest to the staging bucket, by content, pinned by ETag."""
+        bucket = self.target.staging_bucket
+        if bucket is None:
+            raise BadRequest(
+                f"{name}: manifest.file on an aws target needs stagingBucket in the Target"
+            )
+        key = f"batchctl-manifests/{name}/{hashlib.sha256(data).hexdigest()}.csv"
+        try:
+            answer = self.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv")
+        except (ClientError, BotoCoreError) as exc:
+            raise map_error(exc) from exc
+        return CsvManifest(bucket=bucket, key=key, etag=str(answer["ETag"]).strip('"'))
 
     def close(self) -> None:
         """Close the clients."""

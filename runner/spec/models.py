@@ -664,6 +664,10 @@ class AwsTarget(Model):
     """An S3-Control-compatible endpoint instead of AWS's."""
     profile: str | None = None
     """AWS profile with the credentials (else boto3's standard chain)."""
+    staging_bucket: BucketName | None = None
+    """Bucket that receives manifests kept in the repository (manifest.file)."""
+    s3_endpoint_url: EndpointUrl | None = None
+    """S3 endpoint for the staging bucket instead of AWS's (with an endpointUrl of our own)."""
 
 
 _COS_ROLE = r"qcs::cam::uin/[0-9]+:roleName/.+"

@@ -298,3 +298,43 @@ def test_errors_are_typed(
     )
     with pytest.raises(error, match="the message"):
         backend.describe_job("job-00009")
+
+
+def test_job_tagging(stubbed: tuple[AwsBackend, Stubber, Stubber]) -> None:
+    backend, control, _ = stubbed
+    control.add_response(
+        "get_job_tagging",
+        {"Tags": [{"Key": "a", "Value": "b"}]},
+        {"AccountId": ACCOUNT, "JobId": "job-00001"},
+    )
+    assert backend.get_job_tags("job-00001") == {"a": "b"}
+    control.add_response(
+        "put_job_tagging",
+        {},
+        {"AccountId": ACCOUNT, "JobId": "job-00001", "Tags": [{"Key": "x", "Value": "y"}]},
+    )
+    backend.put_job_tags("job-00001", {"x": "y"})
+    control.add_response("delete_job_tagging", {}, {"AccountId": ACCOUNT, "JobId": "job-00001"})
+    backend.delete_job_tags("job-00001")
+
+
+def test_repository_manifest_goes_to_the_staging_bucket() -> None:
+    target = TARGET.model_copy(update={"staging_bucket": "staging"})
+    control = boto3.client(
+        "s3control", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    s3 = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    backend = AwsBackend(target, client=control, s3=s3)
+    with Stubber(s3) as stub:
+        stub.add_response(
+            "put_object",
+            {"ETag": '"e9"'},
+            {"Bucket": "staging", "Key": ANY, "Body": b"b,k\n", "ContentType": "text/csv"},
+        )
+        manifest = backend.stage_manifest("hold", b"b,k\n")
+    assert (manifest.bucket, manifest.etag) == ("staging", "e9")
+    assert manifest.key.startswith("batchctl-manifests/hold/")
+    with pytest.raises(BadRequest, match="stagingBucket"):
+        AwsBackend(TARGET, client=control, s3=s3).stage_manifest("hold", b"x")
