@@ -183,7 +183,7 @@ def test_the_serve_command(tmp_path: Path) -> None:
 
 
 def _campaign_on(target: str, repo: Path) -> str:
-    """The example campaign's jobs moved to ``target``; the manual delete left out (AWS has none)."""
+    """The example campaign moved to ``target``, less the manual delete (AWS has none)."""
     documents = []
     for name in ("log-archive.yaml", "contracts.yaml"):
         text = (repo / "jobs.d" / name).read_text(encoding="utf-8")
