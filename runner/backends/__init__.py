@@ -23,6 +23,10 @@ def open_backend(target: LoadedTarget, project_root: Path) -> JobService:
         from runner.backends.aws import AwsBackend
 
         return AwsBackend(spec.aws)
+    if spec.cos is not None:
+        from runner.backends.cos import CosBackend
+
+        return CosBackend(spec.cos)
     raise BackendUnavailable(
         f"target {target.target.metadata.name!r} is {target.kind}: this version of batchctl "
         "reconciles local and aws targets (COS comes with issue 8)"
