@@ -136,13 +136,3 @@ def _wait_s3(endpoint: str, process: subprocess.Popen[bytes], timeout: float) ->
         except Exception:
             time.sleep(0.25)
     raise RuntimeError(f"SeaweedFS at {endpoint} did not answer within {timeout} s")
-
-
-def empty_server(endpoint: str) -> None:
-    """Delete every bucket (SeaweedFS runs with -s3.allowDeleteBucketNotEmpty)."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDENTIALS)
-    for bucket in client.list_buckets().get("Buckets", []):
-        with contextlib.suppress(Exception):
-            client.delete_bucket(Bucket=bucket["Name"])

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner.engine.lock import FileLock, is_held, worker_lock
+from runner.engine.lock import FileLock, worker_lock
 from runner.engine.service import Clock, Engine
 from runner.engine.stores import open_store
 from runner.engine.stores.base import ObjectStore, StoreError
@@ -98,10 +98,6 @@ class LocalBackend:
     def worker_lock(self) -> FileLock:
         """The lock a worker of this state folder must hold."""
         return worker_lock(self.state_dir)
-
-    def worker_running(self) -> bool:
-        """Whether a worker (another process or this one) serves this state folder."""
-        return is_held(self.state_dir / "engine.lock")
 
     def worker(self, *, notify: Notify | None = None) -> Worker:
         """A worker for this target (the caller must hold ``worker_lock()``)."""

@@ -27,8 +27,8 @@ def _exists(store: ObjectStore, bucket: str, key: str) -> bool:
     return True
 
 
-def sample_objects() -> list[tuple[str, str, bytes]]:
-    """Every sample object: (bucket, key, content)."""
+def sample_objects(folder: Path) -> list[tuple[str, str, bytes]]:
+    """Every sample object (bucket, key, content); contracts as listed in ``folder``."""
     objects: list[tuple[str, str, bytes]] = []
     for month in range(1, MONTHS + 1):
         for day in range(1, DAYS + 1):
@@ -39,7 +39,7 @@ def sample_objects() -> list[tuple[str, str, bytes]]:
     objects.append(("logs", "2024/README.txt", b"Application logs of 2024.\n"))
     for n in range(20):
         objects.append(("logs", f"2023/12/31/app-{n:03d}.log", b"2023 log line\n"))
-    manifest = Path(__file__).resolve().parents[2] / "jobs.d" / "manifests" / "contracts.csv"
+    manifest = folder / "manifests" / "contracts.csv"
     keys = [f"signed/{y}/contract-{i:03d}.pdf" for y in (2023, 2024) for i in range(1, 26)]
     keys.append("signed/2024/Q4 amendment (final).pdf")
     if manifest.is_file():
@@ -64,7 +64,7 @@ def init(
         for bucket in ("logs", "archive", "reports", "contracts"):
             store.create_bucket(bucket)
         created = kept = 0
-        for bucket, key, body in sample_objects():
+        for bucket, key, body in sample_objects(folder):
             if _exists(store, bucket, key):
                 kept += 1
                 continue

@@ -57,10 +57,3 @@ def checksum_stream(stream: BinaryIO, algorithm: str) -> str:
     while chunk := stream.read(_CHUNK):
         hasher.update(chunk)
     return base64.b64encode(hasher.digest()).decode()
-
-
-def checksum_bytes(data: bytes, algorithm: str) -> str:
-    """Checksum of ``data``, base64-encoded."""
-    hasher = _hasher(algorithm)
-    hasher.update(data)
-    return base64.b64encode(hasher.digest()).decode()

@@ -85,11 +85,6 @@ def read_holder(path: Path) -> Holder | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
-
-def is_held(path: Path) -> bool:
-    """Whether some process holds the lock now."""
-    if not path.exists():
-        return False
     with open(path, "a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

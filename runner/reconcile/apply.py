@@ -11,7 +11,6 @@ the moment it exists. An action that fails is reported and the others go on.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -152,9 +151,3 @@ def _cancel_quietly(service: JobService, job_id: str, reason: str) -> None:
     """Cancel; a job that is already final or stopping is fine as it is."""
     with contextlib.suppress(JobStatusError):
         service.update_job_status(job_id, JobStatus.CANCELLED, reason)
-
-
-def report_of(record: LedgerRecord) -> dict[str, str] | None:
-    """The report location a ledger record holds."""
-    found: dict[str, str] | None = json.loads(record.report) if record.report else None
-    return found
