@@ -25,6 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from runner.backends.base import filter_jobs
 from runner.jobs.errors import (
     BadRequest,
     IdempotencyError,
@@ -335,10 +336,7 @@ class AwsBackend:
             kwargs["NextToken"] = next_token
         page = self._call("list_jobs", **kwargs)
         jobs = [_summary(j) for j in page.get("Jobs", [])]
-        if description:
-            jobs = [j for j in jobs if description in j.description]
-        if job_id:
-            jobs = [j for j in jobs if j.job_id == job_id]
+        jobs = filter_jobs(jobs, description, job_id)
         return JobPage(jobs=jobs, next_token=page.get("NextToken") or None)
 
     def describe_job(self, job_id: str) -> JobDetail:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from runner.jobs.models import JobDetail, JobPage, JobRequest
+from runner.jobs.models import JobDetail, JobPage, JobRequest, JobSummary
 from runner.jobs.status import JobStatus
 from runner.spec.models import CsvManifest
 
@@ -55,3 +55,15 @@ class JobService(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def filter_jobs(
+    jobs: list[JobSummary], description: str | None, job_id: str | None
+) -> list[JobSummary]:
+    """The console's filters, for services whose ListJobs has none: text in the
+    description, and one job ID."""
+    if description:
+        jobs = [j for j in jobs if description in j.description]
+    if job_id:
+        jobs = [j for j in jobs if j.job_id == job_id]
+    return jobs

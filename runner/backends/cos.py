@@ -31,6 +31,7 @@ from datetime import datetime
 from email.utils import formatdate
 from typing import Any
 
+from runner.backends.base import filter_jobs
 from runner.backends.cos_signature import authorization
 from runner.jobs.errors import (
     BadRequest,
@@ -343,10 +344,7 @@ class CosBackend:
         jobs = [_summary(m) for m in members if isinstance(m, dict)]
         if len(wanted) > 1:
             jobs = [j for j in jobs if j.status.value in wanted]
-        if description:
-            jobs = [j for j in jobs if description in j.description]
-        if job_id:
-            jobs = [j for j in jobs if j.job_id == job_id]
+        jobs = filter_jobs(jobs, description, job_id)
         # COS returns the last JobId as NextToken even on the last page: stop on a short page.
         token = data.get("NextToken") if isinstance(data, dict) else None
         more = bool(token) and len(members) >= max_results

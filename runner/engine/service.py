@@ -37,7 +37,7 @@ from runner.jobs.models import (
     JobSummary,
     Progress,
 )
-from runner.jobs.status import CANCELLABLE, FINAL, JobStatus
+from runner.jobs.status import CANCELLABLE, JobStatus
 
 RETENTION_SECONDS = 90 * 86400
 MAX_PAGE = 1000
@@ -533,4 +533,4 @@ class Engine:
         return [(datetime.fromtimestamp(r[0], UTC), r[1], r[2], r[3]) for r in rows]
 
 
-__all__ = ["FINAL", "Engine", "JobRow", "TaskResult"]
+__all__ = ["Engine", "JobRow", "TaskResult"]

@@ -22,7 +22,6 @@ from runner.backends.local import LocalBackend
 from runner.backends.traced import TracedService
 from runner.engine.lock import FileLock, LockHeld
 from runner.engine.worker import Worker
-from runner.jobs.status import JobStatus
 from runner.reconcile.apply import ApplyResult, apply_plan
 from runner.reconcile.ledger import Ledger
 from runner.reconcile.model import ActionKind, DesiredJob, JobKey, Plan
@@ -273,7 +272,6 @@ def awaiting(plan: Plan) -> list[str]:
 
 __all__ = [
     "Controller",
-    "JobStatus",
     "PassResult",
     "ReconcileError",
     "awaiting",
