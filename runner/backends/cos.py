@@ -14,12 +14,20 @@ request") instead of returning the first job: that is mapped to an
 IdempotencyError, and ``apply`` looks a job up by its marker before it retries a
 create whose outcome is unknown.
 
+Objects (manifests to pin or stage, completion reports) go through COS's
+S3-compatible endpoint (``https://cos.<Region>.myqcloud.com`` or the Target's
+``s3EndpointUrl``) with the S3 store, signed with the same COS keys. COS has no
+manifest generator: for a ``generate`` manifest batchctl lists the bucket itself
+when it creates the job, with the engine's own filters, and stages the CSV — the
+same moment AWS's generator would list it (the job's preparation).
+
 The HTTP exchange is one callable (``send``), so tests hand in a function, as
 httpx's MockTransport does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import time
@@ -33,6 +41,8 @@ from typing import Any
 
 from runner.backends.base import filter_jobs
 from runner.backends.cos_signature import authorization
+from runner.engine.manifests import ManifestError, generated_tasks
+from runner.engine.stores.base import ObjectStore, StoreError
 from runner.jobs.errors import (
     BadRequest,
     IdempotencyError,
@@ -44,7 +54,8 @@ from runner.jobs.errors import (
 )
 from runner.jobs.models import FailureReason, JobDetail, JobPage, JobRequest, JobSummary, Progress
 from runner.jobs.status import JobStatus
-from runner.spec.models import CosTarget, CsvManifest
+from runner.spec.identity import parse_marker
+from runner.spec.models import CosTarget, CsvManifest, GenerateManifest, Manifest
 
 Send = Callable[[str, str, dict[str, str], bytes], tuple[int, bytes]]
 _RETRY = {"SlowDown", "ServiceUnavailable", "InternalError", "TooManyJobs"}
@@ -121,8 +132,10 @@ class CosBackend:
         credentials: Callable[[], tuple[str, str, str | None]] = environment_credentials,
         max_attempts: int = 6,
         clock: Callable[[], float] = time.time,
+        objects: ObjectStore | None = None,
     ) -> None:
         self.target = target
+        self._objects = objects
         self.send = send
         self.credentials = credentials
         self.max_attempts = max_attempts
@@ -205,6 +218,75 @@ class CosBackend:
             return ServiceUnavailable(text)
         return BadRequest(text)
 
+    # -- objects, through COS's S3-compatible endpoint ----------------------------
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The S3 store on COS's S3-compatible endpoint, opened on first use."""
+        if self._objects is None:
+            from runner.engine.stores.s3store import S3Store
+
+            secret_id, secret_key, token = self.credentials()
+            keys = {"aws_access_key_id": secret_id, "aws_secret_access_key": secret_key}
+            if token:
+                keys["aws_session_token"] = token
+            endpoint = (
+                self.target.s3_endpoint_url or f"https://cos.{self.target.region}.myqcloud.com"
+            )
+            self._objects = S3Store(endpoint, self.target.region, credentials=keys)
+        return self._objects
+
+    def _pinned(self, bucket: str, key: str, version_id: str | None, etag: str | None) -> str:
+        """The manifest's ETag: COS requires one, so an unpinned manifest is pinned now."""
+        if etag:
+            return etag
+        try:
+            etag = self.objects.head(bucket, key, version_id).etag
+        except StoreError as exc:
+            raise BadRequest(
+                f"cannot read the ETag of manifest {bucket}/{key} through COS's S3 endpoint: "
+                f"{exc.code} {exc.message}"
+            ) from exc
+        if not etag:
+            raise BadRequest(f"manifest {bucket}/{key} has no ETag to pin it by")
+        return etag.strip('"')
+
+    def _staged(self, name: str, data: bytes, what: str) -> CsvManifest:
+        bucket = self.target.staging_bucket
+        if bucket is None:
+            raise BadRequest(f"{name}: {what} on a cos target needs stagingBucket in the Target")
+        key = f"batchctl-manifests/{name}/{hashlib.sha256(data).hexdigest()}.csv"
+        try:
+            info = self.objects.put(bucket, key, data, content_type="text/csv")
+            etag = info.etag or self.objects.head(bucket, key).etag or ""
+        except StoreError as exc:
+            raise BadRequest(
+                f"{name}: cannot stage the manifest in {bucket}: {exc.code} {exc.message}"
+            ) from exc
+        return CsvManifest(bucket=bucket, key=key, etag=etag.strip('"'))
+
+    def generate_manifest(self, name: str, spec: GenerateManifest) -> CsvManifest:
+        """List the bucket with the spec's filters and stage the CSV (COS has no generator)."""
+        versioned = spec.versions == "all"
+        try:
+            lines = [
+                f"{bucket},{key},{version or ''}\n" if versioned else f"{bucket},{key}\n"
+                for bucket, key, version in generated_tasks(self.objects, spec)
+            ]
+        except ManifestError as exc:
+            raise BadRequest(f"{name}: {exc.reason}") from exc
+        staged = self._staged(name, "".join(lines).encode(), "a generated manifest")
+        fields = ["Bucket", "Key", "VersionId"] if versioned else ["Bucket", "Key"]
+        return staged.model_copy(update={"fields": fields})
+
+    def stage_manifest(self, name: str, data: bytes) -> CsvManifest:
+        """Upload a repository manifest to the staging bucket, by content, pinned by ETag."""
+        return self._staged(name, data, "manifest.file")
+
+    def report_store(self) -> ObjectStore:
+        """Where the completion reports are read: COS's S3-compatible endpoint."""
+        return self.objects
+
     # -- requests --------------------------------------------------------------
 
     def _resource(self, bucket: str, key: str | None = None) -> str:
@@ -272,7 +354,12 @@ class CosBackend:
         manifest = request.manifest
         if manifest.csv is not None:
             location = {
-                "ETag": manifest.csv.etag or "",
+                "ETag": self._pinned(
+                    manifest.csv.bucket,
+                    manifest.csv.key,
+                    manifest.csv.version_id,
+                    manifest.csv.etag,
+                ),
                 "ObjectArn": self._resource(manifest.csv.bucket, manifest.csv.key),
                 "ObjectVersionId": manifest.csv.version_id,
             }
@@ -280,7 +367,10 @@ class CosBackend:
             source_bucket = manifest.csv.bucket
         elif manifest.inventory is not None:
             inv = manifest.inventory
-            location = {"ETag": inv.etag or "", "ObjectArn": self._resource(inv.bucket, inv.key)}
+            location = {
+                "ETag": self._pinned(inv.bucket, inv.key, None, inv.etag),
+                "ObjectArn": self._resource(inv.bucket, inv.key),
+            }
             spec = {"Format": "COSInventoryReport_CSV_V1"}
             source_bucket = inv.bucket
         else:
@@ -316,6 +406,11 @@ class CosBackend:
 
     def create_job(self, request: JobRequest) -> str:
         """CreateJob."""
+        if request.manifest.generate is not None:
+            found_marker = parse_marker(request.description)
+            name = found_marker.name if found_marker else "generated"
+            staged = self.generate_manifest(name, request.manifest.generate)
+            request = request.model_copy(update={"manifest": Manifest(csv=staged)})
         found = self._request("POST", "/jobs", body=self.create_body(request))
         job_id = found.findtext("JobId") if found is not None else None
         if not job_id:
@@ -403,14 +498,10 @@ class CosBackend:
         status = found.findtext("Status") if found is not None else None
         return JobStatus(status) if status else JobStatus(requested)
 
-    def stage_manifest(self, name: str, data: bytes) -> CsvManifest:
-        """Not yet: uploading repository manifests to COS goes through the S3 store (issue 8)."""
-        raise BadRequest(
-            f"{name}: manifest.file on a cos target is not supported yet; use manifest.csv"
-        )
-
     def close(self) -> None:
-        """Nothing to release (one request, one connection)."""
+        """Close the S3 store if one was opened (the job API keeps no connection)."""
+        if self._objects is not None:
+            self._objects.close()
 
 
 def _time(value: Any) -> datetime | None:

@@ -86,11 +86,13 @@ CAPABILITIES: dict[str, Capabilities] = {
     # page lists only STANDARD and STANDARD_IA for copies while the console offers
     # archive classes too (a doc conflict): we accept only what the API documents,
     # which refuses at validate time rather than risking a job the service rejects.
+    # COS has no manifest generator: batchctl lists the bucket itself at CreateJob and
+    # stages the CSV (runner.backends.cos), so `generate` works there too.
     "cos": Capabilities(
         kind="cos",
         title="Tencent COS Batch Operation (cos)",
         operations=frozenset({"copy", "restore", "delete", "tag"}),
-        manifests=frozenset({"csv", "inventory", "file"}),
+        manifests=_ALL_MANIFESTS,
         storage_classes=frozenset({"STANDARD", "STANDARD_IA"}),
         checksum_algorithms=frozenset(),
         copy_checksum=False,

@@ -11,7 +11,7 @@ import difflib
 from runner.spec.capabilities import CAPABILITIES, check_job
 from runner.spec.errors import SpecError
 from runner.spec.identity import description_budget
-from runner.spec.loader import LoadedJob, SpecSet
+from runner.spec.loader import LoadedJob, LoadedTarget, SpecSet
 
 JobKey = tuple[str, str]
 
@@ -74,6 +74,25 @@ def _check_target(loaded: LoadedJob, specs: SpecSet, errors: list[SpecError]) ->
         return
     for path, message in check_job(loaded.job, CAPABILITIES[target.kind]):
         errors.append(loaded.doc.error(path, message))
+    _check_staging(loaded, target, errors)
+
+
+def _check_staging(loaded: LoadedJob, target: LoadedTarget, errors: list[SpecError]) -> None:
+    """Manifests batchctl uploads itself need a staging bucket on the service's side."""
+    manifest = loaded.job.spec.manifest
+    spec = target.target.spec
+    staging = spec.aws.staging_bucket if spec.aws else spec.cos.staging_bucket if spec.cos else ""
+    uploaded = manifest.file is not None or (spec.cos is not None and manifest.generate)
+    if uploaded and staging is None:
+        kind = manifest.choice
+        why = "is uploaded" if kind == "file" else "is listed by batchctl and uploaded"
+        errors.append(
+            loaded.doc.error(
+                ("spec", "manifest", kind),
+                f"manifest {kind!r} {why} to the target's stagingBucket, and target "
+                f"{loaded.job.spec.target!r} has none",
+            )
+        )
 
 
 def _check_description(loaded: LoadedJob, errors: list[SpecError]) -> None:

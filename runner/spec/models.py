@@ -701,6 +701,10 @@ class CosTarget(Model):
     """CAM role COS assumes (qcs::cam::uin/UIN:roleName/COS_Batch_QcsRole when omitted)."""
     endpoint: EndpointUrl | None = None
     """Endpoint instead of https://UIN.cos-control.REGION.myqcloud.com."""
+    staging_bucket: BucketName | None = None
+    """Bucket (name-APPID) that receives repository and generated manifests."""
+    s3_endpoint_url: EndpointUrl | None = None
+    """COS's S3-compatible endpoint (manifests, reports) instead of https://cos.REGION.myqcloud.com."""
 
 
 class TargetSpec(OneOf):

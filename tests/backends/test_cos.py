@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import urllib.parse
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner.backends.cos import CosBackend, environment_credentials
 from runner.backends.cos_signature import authorization
+from runner.engine.stores.dirstore import DirStore
 from runner.jobs.errors import BadRequest, IdempotencyError, NotFound
 from runner.jobs.status import JobStatus
 from runner.spec.models import CosTarget
@@ -33,8 +35,21 @@ class Transport:
         return self.answers.pop(0)
 
 
-def _backend(transport: Transport) -> CosBackend:
-    return CosBackend(TARGET, send=transport, credentials=lambda: CREDS, clock=lambda: 1576812701.0)
+class Offline:
+    """An object store that must not be used: these tests give every ETag."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the S3 endpoint was used ({name})")
+
+
+def _backend(transport: Transport, objects: Any = None, target: CosTarget = TARGET) -> CosBackend:
+    return CosBackend(
+        target,
+        send=transport,
+        credentials=lambda: CREDS,
+        clock=lambda: 1576812701.0,
+        objects=objects or Offline(),
+    )
 
 
 def test_create_job_xml_and_signature() -> None:
@@ -122,7 +137,7 @@ def test_other_operations(
 ) -> None:
     transport = Transport((200, b"<CreateJobResult><JobId>j</JobId></CreateJobResult>"))
     _backend(transport).create_job(
-        request(operation, {"csv": {"bucket": "b-1250000000", "key": "k"}})
+        request(operation, {"csv": {"bucket": "b-1250000000", "key": "k", "etag": "e"}})
     )
     found = ET.fromstring(transport.sent[0]["body"]).find(f"Operation/{element}")
     assert found is not None
@@ -189,7 +204,7 @@ def test_errors_and_retries() -> None:
     duplicate = _backend(Transport(_error("InvalidRequest", "Duplicate request", 400)))
     with pytest.raises(IdempotencyError):
         duplicate.create_job(
-            request({"delete": {}}, {"csv": {"bucket": "b-1250000000", "key": "k"}})
+            request({"delete": {}}, {"csv": {"bucket": "b-1250000000", "key": "k", "etag": "e"}})
         )
     transport = Transport(
         _error("SlowDown", "slow down", 503),
@@ -216,3 +231,66 @@ def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("COS_SECRET_ID", "id")
     monkeypatch.setenv("COS_SECRET_KEY", "very-secret-value")
     assert environment_credentials()[:2] == ("id", "very-secret-value")
+
+
+def _objects(tmp_path: Path) -> DirStore:
+    store = DirStore(tmp_path / "objects")
+    for bucket in ("logs-1250000000", "staging-1250000000"):
+        store.create_bucket(bucket)
+    for name in ("a.log", "b.log", "c.txt", "sub dir/d.log"):
+        store.put("logs-1250000000", f"2024/{name}", b"x")
+    store.put("logs-1250000000", "m.csv", b"logs-1250000000,2024/a.log\n")
+    return store
+
+
+def test_an_unpinned_manifest_is_pinned_through_the_s3_endpoint(tmp_path: Path) -> None:
+    objects = _objects(tmp_path)
+    transport = Transport((200, b"<CreateJobResult><JobId>j</JobId></CreateJobResult>"))
+    _backend(transport, objects).create_job(
+        request({"delete": {}}, {"csv": {"bucket": "logs-1250000000", "key": "m.csv"}})
+    )
+    etag = ET.fromstring(transport.sent[0]["body"]).findtext("Manifest/Location/ETag")
+    assert etag == objects.head("logs-1250000000", "m.csv").etag.strip('"')
+    with pytest.raises(BadRequest, match="cannot read the ETag of manifest logs-1250000000/nope"):
+        _backend(Transport(), objects).create_job(
+            request({"delete": {}}, {"csv": {"bucket": "logs-1250000000", "key": "nope"}})
+        )
+
+
+def test_generated_and_repository_manifests_are_staged(tmp_path: Path) -> None:
+    objects = _objects(tmp_path)
+    staged = TARGET.model_copy(update={"staging_bucket": "staging-1250000000"})
+    transport = Transport(*[(200, b"<CreateJobResult><JobId>j</JobId></CreateJobResult>")] * 2)
+    backend = _backend(transport, objects, staged)
+    backend.create_job(
+        request(
+            {"tag": {"tags": {"k": "v"}}},
+            {
+                "generate": {
+                    "bucket": "logs-1250000000",
+                    "prefix": "2024/",
+                    "filters": {"keyMatches": "**/*.log"},
+                }
+            },
+            description="t [batchctl:tag-logs:0123456789abcdef]",
+        )
+    )
+    root = ET.fromstring(transport.sent[0]["body"])
+    arn = root.findtext("Manifest/Location/ObjectArn") or ""
+    prefix = "qcs::cos:ap-chengdu:uid/1250000000:staging-1250000000/"
+    assert arn.startswith(prefix + "batchctl-manifests/tag-logs/")
+    key = arn.removeprefix(prefix)
+    with objects.open("staging-1250000000", key) as stream:
+        assert stream.read().decode().splitlines() == [
+            "logs-1250000000,2024/a.log",
+            "logs-1250000000,2024/b.log",
+            "logs-1250000000,2024/sub%20dir/d.log",
+        ]
+    assert root.findtext("Manifest/Location/ETag") == objects.head(
+        "staging-1250000000", key
+    ).etag.strip('"')
+    pinned = backend.stage_manifest("hold", b"logs-1250000000,2024/a.log\n")
+    assert pinned.bucket == "staging-1250000000"
+    assert pinned.etag == objects.head("staging-1250000000", pinned.key).etag.strip('"')
+    with pytest.raises(BadRequest, match=r"manifest\.file on a cos target needs stagingBucket"):
+        _backend(Transport(), objects).stage_manifest("hold", b"")
