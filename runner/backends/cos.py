@@ -39,6 +39,7 @@ from datetime import datetime
 from email.utils import formatdate
 from typing import Any
 
+from runner.backends import cos_xml
 from runner.backends.base import filter_jobs
 from runner.backends.cos_signature import authorization
 from runner.engine.manifests import ManifestError, generated_tasks
@@ -81,44 +82,6 @@ def urllib_send(method: str, url: str, headers: dict[str, str], body: bytes) -> 
             return int(response.status), bytes(response.read())
     except urllib.error.HTTPError as exc:
         return int(exc.code), bytes(exc.read())
-
-
-def _element(parent: ET.Element, name: str, value: Any) -> None:
-    if value is None:
-        return
-    child = ET.SubElement(parent, name)
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _element(child, key, inner)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, tuple):  # (element name, value) for COSTag and the like
-                _element(child, item[0], item[1])
-            else:
-                _element(child, "member", item)
-    elif isinstance(value, bool):
-        child.text = "true" if value else "false"
-    else:
-        child.text = str(value)
-
-
-def _data(element: ET.Element) -> Any:
-    children = list(element)
-    if not children:
-        return element.text or ""
-    if all(c.tag == "member" for c in children):
-        return [_data(c) for c in children]
-    found: dict[str, Any] = {}
-    for child in children:
-        value = _data(child)
-        if child.tag in found:  # repeated elements (COSTag, JobFailure) become a list
-            previous = found[child.tag]
-            found[child.tag] = (
-                [*previous, value] if isinstance(previous, list) else [previous, value]
-            )
-        else:
-            found[child.tag] = value
-    return found
 
 
 class CosBackend:
@@ -289,118 +252,19 @@ class CosBackend:
 
     # -- requests --------------------------------------------------------------
 
-    def _resource(self, bucket: str, key: str | None = None) -> str:
-        resource = f"qcs::cos:{self.target.region}:uid/{self.target.app_id}:{bucket}"
-        return f"{resource}/{key}" if key is not None else resource
-
-    def _operation(self, request: JobRequest) -> dict[str, Any]:
-        op = request.operation
-        if op.copy_ is not None:
-            copy = op.copy_
-            params: dict[str, Any] = {"TargetResource": self._resource(copy.bucket)}
-            if copy.prefix:
-                params |= {
-                    "PrefixReplace": True,
-                    "ResourcesPrefix": "",
-                    "TargetKeyPrefix": copy.prefix,
-                }
-            params["MetadataDirective"] = (
-                "Replaced" if copy.metadata_directive == "REPLACE" else "Copy"
-            )
-            if copy.metadata is not None:
-                m = copy.metadata
-                params["NewObjectMetadata"] = {
-                    "CacheControl": m.cache_control,
-                    "ContentDisposition": m.content_disposition,
-                    "ContentEncoding": m.content_encoding,
-                    "ContentType": m.content_type,
-                    "HttpExpiresDate": m.expires.strftime("%a, %d %b %Y %H:%M:%S GMT")
-                    if m.expires
-                    else None,
-                    "UserMetadata": [{"Key": k, "Value": v} for k, v in m.user.items()] or None,
-                }
-            params["TaggingDirective"] = (
-                "Replaced" if copy.tagging_directive == "REPLACE" else "Copy"
-            )
-            if copy.tagging_directive == "REPLACE":
-                params["NewObjectTagging"] = [
-                    ("COSTag", {"Key": k, "Value": v}) for k, v in (copy.tags or {}).items()
-                ]
-            if copy.storage_class:
-                params["StorageClass"] = copy.storage_class
-            if copy.canned_acl:
-                params["CannedAccessControlList"] = copy.canned_acl
-            return {"COSPutObjectCopy": params}
-        if op.restore is not None:
-            return {
-                "COSInitiateRestoreObject": {
-                    "ExpirationInDays": op.restore.days,
-                    "JobTier": op.restore.tier.title(),
-                }
-            }
-        if op.delete is not None:
-            return {"COSDeleteObject": {}}
-        if op.tag is not None:
-            return {
-                "COSPutObjectTagging": {
-                    "TaggingDirective": "Replaced",
-                    "TagSet": [("COSTag", {"Key": k, "Value": v}) for k, v in op.tag.tags.items()],
-                }
-            }
-        raise BadRequest(f"COS Batch Operation has no operation {op.choice!r}")
-
     def create_body(self, request: JobRequest) -> bytes:
-        """The CreateJobRequest XML of ``request``."""
+        """The CreateJobRequest XML of ``request`` (an unpinned manifest pinned first)."""
         manifest = request.manifest
         if manifest.csv is not None:
-            location = {
-                "ETag": self._pinned(
-                    manifest.csv.bucket,
-                    manifest.csv.key,
-                    manifest.csv.version_id,
-                    manifest.csv.etag,
-                ),
-                "ObjectArn": self._resource(manifest.csv.bucket, manifest.csv.key),
-                "ObjectVersionId": manifest.csv.version_id,
-            }
-            spec = {"Fields": list(manifest.csv.fields), "Format": "COSBatchOperations_CSV_V1"}
-            source_bucket = manifest.csv.bucket
+            csv = manifest.csv
+            etag = self._pinned(csv.bucket, csv.key, csv.version_id, csv.etag)
         elif manifest.inventory is not None:
             inv = manifest.inventory
-            location = {
-                "ETag": self._pinned(inv.bucket, inv.key, None, inv.etag),
-                "ObjectArn": self._resource(inv.bucket, inv.key),
-            }
-            spec = {"Format": "COSInventoryReport_CSV_V1"}
-            source_bucket = inv.bucket
+            etag = self._pinned(inv.bucket, inv.key, None, inv.etag)
         else:
-            raise BadRequest(
-                "COS takes csv and inventory manifests (and repository files, uploaded)"
-            )
-        report = request.report
-        # COS marks Report required even when disabled; a disabled one still names a
-        # bucket and a scope (unverified which of them COS checks), which costs nothing.
-        report_xml = {
-            "Bucket": self._resource(report.bucket if report else source_bucket),
-            "Enabled": report is not None,
-            "Format": "Report_CSV_V1",
-            "Prefix": report.prefix if report else None,
-            "ReportScope": "FailedTasksOnly" if report and report.scope == "failed" else "AllTasks",
-        }
-        root = ET.Element("CreateJobRequest")
+            raise BadRequest("COS takes csv and inventory manifests (others are staged first)")
         role = self.target.role_arn or f"qcs::cam::uin/{self.target.uin}:roleName/COS_Batch_QcsRole"
-        for name, value in (
-            ("ClientRequestToken", request.client_request_token),
-            ("ConfirmationRequired", request.confirmation_required),
-            ("Description", request.description),
-            ("Manifest", {"Location": location, "Spec": spec}),
-            ("Operation", self._operation(request)),
-            ("Priority", request.priority),
-            ("Report", report_xml),
-            ("RoleArn", role),
-        ):
-            _element(root, name, value)
-        return ET.tostring(root)
+        return cos_xml.create_job_body(request, etag, self.target.region, self.target.app_id, role)
 
     # -- the JobService ----------------------------------------------------------
 
@@ -434,7 +298,7 @@ class CosBackend:
         if next_token:
             params["nextToken"] = next_token
         found = self._request("GET", "/jobs", params)
-        data = _data(found) if found is not None else {}
+        data = cos_xml.data(found) if found is not None else {}
         members = (data.get("Jobs") or []) if isinstance(data, dict) else []
         jobs = [_summary(m) for m in members if isinstance(m, dict)]
         if len(wanted) > 1:
@@ -448,7 +312,7 @@ class CosBackend:
     def describe_job(self, job_id: str) -> JobDetail:
         """DescribeJob, as the common job view."""
         found = self._request("GET", f"/jobs/{job_id}")
-        data = _data(found) if found is not None else {}
+        data = cos_xml.data(found) if found is not None else {}
         job = data.get("Job") if isinstance(data, dict) else None
         if not isinstance(job, dict):
             raise NotFound(f"No such job: {job_id}")

@@ -281,6 +281,18 @@ class Engine:
             raise NotFound(f"No such job: {job_id}")
         return JobStatus(found[0])
 
+    def job_with_token(self, token: str) -> str | None:
+        """The job created with ClientRequestToken ``token``, if any."""
+        row = self.db.conn().execute("SELECT id FROM jobs WHERE token=?", (token,)).fetchone()
+        return str(row[0]) if row else None
+
+    def page_token_after(self, job_id: str) -> str:
+        """A ListJobs nextToken that continues after ``job_id`` (COS pages by the last JobId)."""
+        row = self.db.conn().execute("SELECT pk FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise BadRequest(f"invalid nextToken {job_id!r}")
+        return self._encode_token(int(row[0]))
+
     @staticmethod
     def _encode_token(pk: int) -> str:
         return base64.urlsafe_b64encode(f"pk:{pk}".encode()).decode()

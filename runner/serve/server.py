@@ -1,4 +1,9 @@
-"""`batchctl engine serve`: the engine behind the S3 Control job API, over HTTP.
+"""`batchctl engine serve`: the engine behind the S3 Control and COS job APIs, over HTTP.
+
+Two dialects on one port, told apart by the path: ``/v20180820/jobs…`` is AWS's
+S3 Control (below), ``/jobs…`` is COS Batch Operation (``cos_api``, q-sign
+verified by ``cos_sign``). The same keys serve both: an access key ID and secret
+for SigV4 are a SecretId and SecretKey for COS.
 
 CreateJob, DescribeJob, ListJobs, UpdateJobPriority, UpdateJobStatus and
 Get/Put/DeleteJobTagging in their REST-XML shapes, S3's error XML for every
@@ -26,6 +31,8 @@ from runner.jobs.errors import (
     NotFound,
     TooManyRequests,
 )
+from runner.serve import cos_api
+from runner.serve.cos_sign import verify_cos
 from runner.serve.shapes import (
     create_request_from,
     document,
@@ -158,10 +165,12 @@ class EngineServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        cos_region: str = "ap-guangzhou",
     ) -> None:
         if not secrets:
             raise ValueError("engine serve needs at least one access key to verify requests")
         api = EngineApi(backend)
+        cos = cos_api.CosApi(backend, region=cos_region)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -170,31 +179,57 @@ class EngineServer:
                 request_id = uuid.uuid4().hex[:16].upper()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                if path == cos_api.PREFIX or path.startswith(cos_api.PREFIX + "/"):
+                    status, payload = self._cos(method, body, request_id)
+                    id_header = "x-cos-request-id"
+                else:
+                    status, payload = self._aws(method, body, request_id)
+                    id_header = "x-amz-request-id"
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header(id_header, request_id)
+                self.end_headers()
+                if payload:
+                    self.wfile.write(payload)
+
+            def _aws(self, method: str, body: bytes, request_id: str) -> tuple[int, bytes]:
                 try:
                     verify(method, self.path, dict(self.headers.items()), body, secrets)
                     account = self.headers.get("x-amz-account-id") or "000000000000"
-                    status, payload = api.handle(method, self.path, body, account)
+                    return api.handle(method, self.path, body, account)
                 except SignatureRejected as exc:
-                    status, payload = 403, error_document(exc.code, exc.message, request_id)
+                    return 403, error_document(exc.code, exc.message, request_id)
                 except JobServiceError as exc:
                     status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
-                    payload = error_document(exc.code, exc.message, request_id)
+                    return status, error_document(exc.code, exc.message, request_id)
                 except (KeyError, ValueError) as exc:
-                    status = 400
-                    payload = error_document(
+                    return 400, error_document(
                         "BadRequestException", f"bad request: {exc}", request_id
                     )
                 except Exception as exc:  # the server answers, whatever happened
                     log.exception("request %s failed", request_id)
-                    status = 500
-                    payload = error_document("InternalServiceException", str(exc), request_id)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("x-amz-request-id", request_id)
-                self.end_headers()
-                if payload:
-                    self.wfile.write(payload)
+                    return 500, error_document("InternalServiceException", str(exc), request_id)
+
+            def _cos(self, method: str, body: bytes, request_id: str) -> tuple[int, bytes]:
+                resource = self.path.split("?", 1)[0]
+                try:
+                    verify_cos(method, self.path, dict(self.headers.items()), secrets)
+                    host = self.headers.get("Host") or ""
+                    uin = host.split(".", 1)[0] if ".cos-control." in host else "0"
+                    app_id = self.headers.get("x-cos-appid") or ""
+                    return cos.handle(method, self.path, body, app_id, uin)
+                except SignatureRejected as exc:
+                    return 403, cos_api.error_document(exc.code, exc.message, resource, request_id)
+                except JobServiceError as exc:
+                    status, code = cos_api.error_status(exc)
+                    return status, cos_api.error_document(code, exc.message, resource, request_id)
+                except Exception as exc:  # the server answers, whatever happened
+                    log.exception("request %s failed", request_id)
+                    return 500, cos_api.error_document(
+                        "InternalError", str(exc), resource, request_id
+                    )
 
             def do_GET(self) -> None:
                 self._answer("GET")

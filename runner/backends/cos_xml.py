@@ -1,0 +1,369 @@
+"""COS Batch Operation XML, both ways: the CreateJob shapes from our job model and back.
+
+No namespace (none in any COS example); lists are ``<member>`` elements except
+where COS names the item (``COSTag``, ``JobFailure``), written as
+``(name, value)`` pairs. The backend writes requests with these functions and
+``engine serve`` reads them back and echoes them in DescribeJob, so the two
+agree by construction; the tests hold both to the reference sheet's examples.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.jobs.errors import BadRequest
+from runner.jobs.models import JobRequest
+from runner.spec.models import Manifest, Operation, Report
+
+CSV_FORMAT = "COSBatchOperations_CSV_V1"
+INVENTORY_FORMAT = "COSInventoryReport_CSV_V1"
+REPORT_FORMAT = "Report_CSV_V1"
+OPERATION_NAMES = {
+    "copy": "COSPutObjectCopy",
+    "restore": "COSInitiateRestoreObject",
+    "delete": "COSDeleteObject",
+    "tag": "COSPutObjectTagging",
+}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def element(parent: ET.Element, name: str, value: Any) -> None:
+    """Add ``value`` under ``parent`` as ``<name>``; None adds nothing."""
+    if value is None:
+        return
+    child = ET.SubElement(parent, name)
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            element(child, key, inner)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, tuple):  # (element name, value) for COSTag and the like
+                element(child, item[0], item[1])
+            else:
+                element(child, "member", item)
+    else:
+        child.text = _text(value)
+
+
+def data(node: ET.Element) -> Any:
+    """An element as plain data: text, a list of members, or a dict (repeats become lists)."""
+    children = list(node)
+    if not children:
+        return node.text or ""
+    if all(c.tag == "member" for c in children):
+        return [data(c) for c in children]
+    found: dict[str, Any] = {}
+    for child in children:
+        value = data(child)
+        if child.tag in found:
+            previous = found[child.tag]
+            found[child.tag] = (
+                [*previous, value] if isinstance(previous, list) else [previous, value]
+            )
+        else:
+            found[child.tag] = value
+    return found
+
+
+def items(value: Any) -> list[Any]:
+    """A repeated element's value as a list (one occurrence parses as a single value)."""
+    if value is None or value == "":
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def document(root: str, fields: dict[str, Any]) -> bytes:
+    """An XML document ``<root>fields</root>``."""
+    node = ET.Element(root)
+    for name, value in fields.items():
+        element(node, name, value)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(node)
+
+
+def parse(body: bytes) -> dict[str, Any]:
+    """An XML body as data (the root's children); MalformedXML when it is not XML."""
+    try:
+        found = data(ET.fromstring(body))
+    except ET.ParseError as exc:
+        raise BadRequest(f"MalformedXML: the body is not XML: {exc}") from None
+    return found if isinstance(found, dict) else {}
+
+
+# -- resources -----------------------------------------------------------------------
+
+
+def resource(region: str, app_id: str, bucket: str, key: str | None = None) -> str:
+    """A qcs resource ID: ``qcs::cos:<region>:uid/<appid>:<bucket>[/<key>]``."""
+    found = f"qcs::cos:{region}:uid/{app_id}:{bucket}"
+    return f"{found}/{key}" if key is not None else found
+
+
+def parse_resource(value: str) -> tuple[str, str]:
+    """(bucket, key) of a qcs resource ID in either documented form (``uid/APPID`` or empty)."""
+    parts = value.split(":", 5)
+    if len(parts) != 6 or parts[0] != "qcs" or parts[2] != "cos":
+        raise BadRequest(f"InvalidArgument: {value!r} is not a COS resource (qcs::cos:…)")
+    bucket, _, key = parts[5].partition("/")
+    return bucket, key
+
+
+# -- CreateJob, written ---------------------------------------------------------------
+
+
+def operation_shape(op: Operation, region: str, app_id: str) -> dict[str, Any]:
+    """The ``<Operation>`` child of one operation."""
+    if op.copy_ is not None:
+        copy = op.copy_
+        params: dict[str, Any] = {"TargetResource": resource(region, app_id, copy.bucket)}
+        if copy.prefix:
+            params |= {"PrefixReplace": True, "ResourcesPrefix": "", "TargetKeyPrefix": copy.prefix}
+        params["MetadataDirective"] = "Replaced" if copy.metadata_directive == "REPLACE" else "Copy"
+        if copy.metadata is not None:
+            m = copy.metadata
+            params["NewObjectMetadata"] = {
+                "CacheControl": m.cache_control,
+                "ContentDisposition": m.content_disposition,
+                "ContentEncoding": m.content_encoding,
+                "ContentType": m.content_type,
+                "HttpExpiresDate": m.expires.strftime("%a, %d %b %Y %H:%M:%S GMT")
+                if m.expires
+                else None,
+                "UserMetadata": [{"Key": k, "Value": v} for k, v in m.user.items()] or None,
+            }
+        params["TaggingDirective"] = "Replaced" if copy.tagging_directive == "REPLACE" else "Copy"
+        if copy.tagging_directive == "REPLACE":
+            params["NewObjectTagging"] = [
+                ("COSTag", {"Key": k, "Value": v}) for k, v in (copy.tags or {}).items()
+            ]
+        if copy.storage_class:
+            params["StorageClass"] = copy.storage_class
+        if copy.canned_acl:
+            params["CannedAccessControlList"] = copy.canned_acl
+        return {"COSPutObjectCopy": params}
+    if op.restore is not None:
+        return {
+            "COSInitiateRestoreObject": {
+                "ExpirationInDays": op.restore.days,
+                "JobTier": op.restore.tier.title(),
+            }
+        }
+    if op.delete is not None:
+        return {"COSDeleteObject": {}}
+    if op.tag is not None:
+        return {
+            "COSPutObjectTagging": {
+                "TaggingDirective": "Replaced",
+                "TagSet": [("COSTag", {"Key": k, "Value": v}) for k, v in op.tag.tags.items()],
+            }
+        }
+    raise BadRequest(f"COS Batch Operation has no operation {op.choice!r}")
+
+
+def manifest_shape(manifest: Manifest, etag: str, region: str, app_id: str) -> dict[str, Any]:
+    """The ``<Manifest>`` of a csv or inventory manifest, pinned by ``etag``."""
+    if manifest.csv is not None:
+        csv = manifest.csv
+        return {
+            "Location": {
+                "ETag": etag,
+                "ObjectArn": resource(region, app_id, csv.bucket, csv.key),
+                "ObjectVersionId": csv.version_id,
+            },
+            "Spec": {"Fields": list(csv.fields), "Format": CSV_FORMAT},
+        }
+    if manifest.inventory is not None:
+        inv = manifest.inventory
+        return {
+            "Location": {"ETag": etag, "ObjectArn": resource(region, app_id, inv.bucket, inv.key)},
+            "Spec": {"Format": INVENTORY_FORMAT},
+        }
+    raise BadRequest("COS takes csv and inventory manifests (others are staged as csv first)")
+
+
+def report_shape(report: Report | None, fallback: str, region: str, app_id: str) -> dict[str, Any]:
+    """The ``<Report>``: COS marks it required even when disabled.
+
+    A disabled one still names a bucket (``fallback``, the manifest's) and a scope;
+    which of them COS checks is unverified, and sending them costs nothing.
+    """
+    return {
+        "Bucket": resource(region, app_id, report.bucket if report else fallback),
+        "Enabled": report is not None,
+        "Format": REPORT_FORMAT,
+        "Prefix": report.prefix if report else None,
+        "ReportScope": "FailedTasksOnly" if report and report.scope == "failed" else "AllTasks",
+    }
+
+
+def create_job_body(request: JobRequest, etag: str, region: str, app_id: str, role: str) -> bytes:
+    """The CreateJobRequest XML of ``request`` (csv or inventory manifest, pinned by ``etag``)."""
+    manifest = request.manifest
+    manifest_xml = manifest_shape(manifest, etag, region, app_id)
+    source = (
+        manifest.csv.bucket
+        if manifest.csv
+        else manifest.inventory.bucket
+        if manifest.inventory
+        else ""
+    )
+    root = ET.Element("CreateJobRequest")
+    for name, value in (
+        ("ClientRequestToken", request.client_request_token),
+        ("ConfirmationRequired", request.confirmation_required),
+        ("Description", request.description),
+        ("Manifest", manifest_xml),
+        ("Operation", operation_shape(request.operation, region, app_id)),
+        ("Priority", request.priority),
+        ("Report", report_shape(request.report, source, region, app_id)),
+        ("RoleArn", role),
+    ):
+        element(root, name, value)
+    return ET.tostring(root)
+
+
+# -- CreateJob, read back -------------------------------------------------------------
+
+
+def _directive(value: Any, field: str) -> str:
+    if value in (None, "", "Copy"):
+        return "COPY"
+    if value in ("Replaced", "Replace"):
+        return "REPLACE"
+    raise BadRequest(
+        f"InvalidArgument: {field} {value!r}: the embedded engine takes Copy or Replaced"
+    )
+
+
+def _tags(value: Any) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for entry in items(value.get("COSTag") if isinstance(value, dict) else value):
+        if isinstance(entry, dict):
+            tags[str(entry.get("Key", ""))] = str(entry.get("Value") or "")
+    return tags
+
+
+def operation_from(found: Any) -> dict[str, Any]:
+    """Our operation (as spec data) from an ``<Operation>``."""
+    if not isinstance(found, dict) or len(found) != 1:
+        raise BadRequest("MalformedXML: Operation must hold exactly one operation")
+    name, params = next(iter(found.items()))
+    params = params if isinstance(params, dict) else {}
+    if name == "COSPutObjectCopy":
+        bucket, _ = parse_resource(str(params.get("TargetResource", "")))
+        copy: dict[str, Any] = {"bucket": bucket}
+        if params.get("PrefixReplace") == "true":
+            if params.get("ResourcesPrefix"):
+                raise BadRequest(
+                    "InvalidArgument: the embedded engine adds a TargetKeyPrefix; it does not "
+                    "replace or strip a ResourcesPrefix"
+                )
+            if params.get("TargetKeyPrefix"):
+                copy["prefix"] = params["TargetKeyPrefix"]
+        copy["metadataDirective"] = _directive(params.get("MetadataDirective"), "MetadataDirective")
+        meta = params.get("NewObjectMetadata")
+        if isinstance(meta, dict) and meta:
+            fields = {
+                "cacheControl": "CacheControl",
+                "contentDisposition": "ContentDisposition",
+                "contentEncoding": "ContentEncoding",
+                "contentType": "ContentType",
+            }
+            metadata: dict[str, Any] = {k: meta[v] for k, v in fields.items() if meta.get(v)}
+            if meta.get("HttpExpiresDate"):
+                metadata["expires"] = datetime.strptime(
+                    meta["HttpExpiresDate"], "%a, %d %b %Y %H:%M:%S GMT"
+                ).replace(tzinfo=UTC)
+            user = meta.get("UserMetadata")
+            if user:
+                metadata["user"] = {
+                    str(u.get("Key")): str(u.get("Value") or "")
+                    for u in items(user)
+                    if isinstance(u, dict)
+                }
+            copy["metadata"] = metadata
+        directive = _directive(params.get("TaggingDirective"), "TaggingDirective")
+        copy["taggingDirective"] = directive
+        if directive == "REPLACE":
+            copy["tags"] = _tags(params.get("NewObjectTagging"))
+        if params.get("StorageClass"):
+            copy["storageClass"] = params["StorageClass"]
+        if params.get("CannedAccessControlList"):
+            copy["cannedAcl"] = params["CannedAccessControlList"]
+        return {"copy": copy}
+    if name == "COSInitiateRestoreObject":
+        return {
+            "restore": {
+                "days": int(params.get("ExpirationInDays") or 0),
+                "tier": str(params.get("JobTier") or "").upper(),
+            }
+        }
+    if name == "COSDeleteObject":
+        return {"delete": {}}
+    if name == "COSPutObjectTagging":
+        _directive(params.get("TaggingDirective") or "Replaced", "TaggingDirective")
+        return {"tag": {"tags": _tags(params.get("TagSet"))}}
+    raise BadRequest(f"MalformedXML: COS Batch Operation has no operation {name}")
+
+
+def manifest_from(found: Any) -> dict[str, Any]:
+    """Our manifest (as spec data) from a ``<Manifest>``."""
+    found = found if isinstance(found, dict) else {}
+    location, spec = found.get("Location") or {}, found.get("Spec") or {}
+    if not isinstance(location, dict) or not location.get("ETag"):
+        raise BadRequest("InvalidArgument: Manifest/Location/ETag is required")
+    bucket, key = parse_resource(str(location.get("ObjectArn", "")))
+    form = spec.get("Format") if isinstance(spec, dict) else None
+    if form == INVENTORY_FORMAT:
+        return {"inventory": {"bucket": bucket, "key": key, "etag": location["ETag"]}}
+    if form != CSV_FORMAT:
+        raise BadRequest(f"MalformedXML: unknown manifest Format {form!r}")
+    csv: dict[str, Any] = {"bucket": bucket, "key": key, "etag": location["ETag"]}
+    if location.get("ObjectVersionId"):
+        csv["versionId"] = location["ObjectVersionId"]
+    if spec.get("Fields"):
+        csv["fields"] = items(spec["Fields"])
+    return {"csv": csv}
+
+
+def request_from(body: bytes) -> JobRequest:
+    """A CreateJobRequest body as a JobRequest (MalformedXML / InvalidArgument when wrong)."""
+    found = parse(body)
+    for required in ("ClientRequestToken", "Manifest", "Operation", "Priority", "Report"):
+        if required not in found:
+            raise BadRequest(f"MalformedXML: CreateJobRequest has no {required}")
+    report = found.get("Report") or {}
+    if not isinstance(report, dict):
+        raise BadRequest("MalformedXML: Report")
+    try:
+        return JobRequest(
+            operation=Operation.model_validate(operation_from(found.get("Operation"))),
+            manifest=Manifest.model_validate(manifest_from(found.get("Manifest"))),
+            report=(
+                Report.model_validate(
+                    {
+                        "bucket": parse_resource(str(report.get("Bucket", "")))[0],
+                        **({"prefix": report["Prefix"]} if report.get("Prefix") else {}),
+                        "scope": "failed"
+                        if report.get("ReportScope") == "FailedTasksOnly"
+                        else "all",
+                    }
+                )
+                if report.get("Enabled") == "true"
+                else None
+            ),
+            priority=int(found.get("Priority") or 0),
+            confirmation_required=found.get("ConfirmationRequired") == "true",
+            description=found.get("Description") or "",
+            client_request_token=found.get("ClientRequestToken") or "",
+        )
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"InvalidArgument: invalid CreateJob request: {exc}") from None
