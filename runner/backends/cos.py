@@ -146,7 +146,7 @@ class CosBackend:
                 continue
             if 200 <= status < 300:
                 return ET.fromstring(data) if data.strip() else None
-            last = self._error(status, data)
+            last = self._error(status, data, path)
             if status >= 500 or last.retryable:
                 continue
             raise last
@@ -154,7 +154,7 @@ class CosBackend:
         raise last
 
     @staticmethod
-    def _error(status: int, data: bytes) -> JobServiceError:
+    def _error(status: int, data: bytes, path: str = "") -> JobServiceError:
         try:
             root = ET.fromstring(data)
             code = root.findtext("Code") or str(status)
@@ -173,8 +173,10 @@ class CosBackend:
                 if code != "InternalError"
                 else ServiceUnavailable(text)
             )
+        # On UpdateJobStatus, InvalidRequest means "already completed" or "illegal status
+        # change" (reference §2.5); elsewhere only its message tells.
         if code == "InvalidRequest" and (
-            "status" in message.lower() or "complete" in message.lower()
+            path.endswith("/status") or "status" in message.lower() or "complete" in message.lower()
         ):
             return JobStatusError(text)
         if status >= 500:
