@@ -29,5 +29,5 @@ def open_backend(target: LoadedTarget, project_root: Path) -> JobService:
         return CosBackend(spec.cos)
     raise BackendUnavailable(
         f"target {target.target.metadata.name!r} is {target.kind}: this version of batchctl "
-        "reconciles local and aws targets (COS comes with issue 8)"
+        "reconciles local, aws and cos targets"
     )

@@ -26,6 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.backends.base import filter_jobs
+from runner.engine.stores.base import ObjectStore
 from runner.jobs.errors import (
     BadRequest,
     IdempotencyError,
@@ -212,6 +213,7 @@ class AwsBackend:
         )
         self._account = target.account_id
         self._session = session
+        self._reports: ObjectStore | None = None
         if target.endpoint_url and client is None:
             # botocore puts the account in the host name (<account>.<host>), which does not
             # resolve for an endpoint such as 127.0.0.1: sign and send to the endpoint itself.
@@ -400,12 +402,24 @@ class AwsBackend:
             raise map_error(exc) from exc
         return CsvManifest(bucket=bucket, key=key, etag=str(answer["ETag"]).strip('"'))
 
+    def report_store(self) -> ObjectStore:
+        """The S3 store over the report buckets (s3EndpointUrl, or AWS's)."""
+        if self._reports is None:
+            from runner.engine.stores.s3store import S3Store
+
+            self._reports = S3Store(
+                self.target.s3_endpoint_url, self.target.region, profile=self.target.profile
+            )
+        return self._reports
+
     def close(self) -> None:
         """Close the clients."""
         for client in (self.client, self.s3):
             close = getattr(client, "close", None)
             if close is not None:
                 close()
+        if self._reports is not None:
+            self._reports.close()
 
 
 def _plain(value: Any) -> Any:

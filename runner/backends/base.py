@@ -8,8 +8,9 @@ caller knows whether a retry can help without knowing the backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+from runner.engine.stores.base import ObjectStore
 from runner.jobs.models import JobDetail, JobPage, JobRequest, JobSummary
 from runner.jobs.status import JobStatus
 from runner.spec.models import CsvManifest
@@ -52,9 +53,32 @@ class JobService(Protocol):
         """Upload a manifest kept in the repository; return it as a CSV manifest pinned by ETag."""
         ...
 
+    def report_store(self) -> ObjectStore:
+        """The object store the service writes completion reports to (read by `report`)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def report_location(report: dict[str, Any] | None, job_id: str) -> tuple[str, str] | None:
+    """(bucket, key of manifest.json) of a job's completion report, from DescribeJob's Report.
+
+    Reads the three shapes: ours (``bucket``), AWS's (``Bucket`` an ARN) and COS's
+    (``Bucket`` a qcs resource). The key follows S3's layout; COS does not document its
+    report layout (reference §5.3), and the embedded engine writes S3's.
+    """
+    if not report or report.get("Enabled") in (False, "false"):
+        return None
+    bucket = str(report.get("bucket") or report.get("Bucket") or "")
+    if bucket.startswith("arn:"):
+        bucket = bucket.rsplit(":", 1)[-1]
+    elif bucket.startswith("qcs:"):
+        bucket = bucket.split(":", 5)[-1]
+    prefix = str(report.get("prefix") or report.get("Prefix") or "").strip("/")
+    base = f"{prefix}/job-{job_id}" if prefix else f"job-{job_id}"
+    return bucket.split("/", 1)[0], f"{base}/manifest.json"
 
 
 def filter_jobs(

@@ -95,6 +95,10 @@ class LocalBackend:
             info = self.store.head(MANIFEST_BUCKET, key)
         return CsvManifest(bucket=MANIFEST_BUCKET, key=key, etag=info.etag)
 
+    def report_store(self) -> ObjectStore:
+        """The target's store: the engine writes reports there."""
+        return self.store
+
     def worker_lock(self) -> FileLock:
         """The lock a worker of this state folder must hold."""
         return worker_lock(self.state_dir)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from runner.engine.stores.base import ObjectStore
 from runner.jobs.errors import BadRequest, IdempotencyError, JobStatusError, NotFound
 from runner.jobs.models import JobDetail, JobPage, JobRequest, JobSummary, Progress
 from runner.jobs.status import CANCELLABLE, JobStatus
@@ -183,6 +184,10 @@ class MemoryBackend:
         key = f"{name}/{len(self.manifests)}.csv"
         self.manifests[key] = data
         return CsvManifest(bucket="batchctl-manifests", key=key, etag="0" * 32)
+
+    def report_store(self) -> ObjectStore:
+        """None: the memory backend keeps jobs, not objects."""
+        raise BadRequest("the memory backend holds no objects")
 
     def close(self) -> None:
         """Nothing to release."""

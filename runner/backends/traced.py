@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from runner.backends.base import JobService
+from runner.engine.stores.base import ObjectStore
 from runner.jobs.models import JobDetail, JobPage, JobRequest
 from runner.jobs.status import JobStatus
 from runner.spec.models import CsvManifest
@@ -70,6 +71,10 @@ class TracedService:
         """Upload a repository manifest."""
         self._note("PutObject", f"manifest of {name}")
         return self.inner.stage_manifest(name, data)
+
+    def report_store(self) -> ObjectStore:
+        """The inner service's report store."""
+        return self.inner.report_store()
 
     def close(self) -> None:
         """Close the inner service."""

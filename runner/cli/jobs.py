@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from runner.backends.base import report_location
 from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
-from runner.cli.targets import local_backend
+from runner.cli.targets import target_backend
 from runner.jobs.models import JobDetail, JobSummary
 from runner.jobs.status import JobStatus
 
@@ -49,7 +50,7 @@ def list_jobs(
     output: OutputOption = TextOrJson.text,
 ) -> int:
     """Jobs of the last 90 days, newest first."""
-    with local_backend(folder, target) as backend:
+    with target_backend(folder, target) as backend:
         jobs: list[JobSummary] = []
         token: str | None = None
         while True:
@@ -102,9 +103,10 @@ def describe(
     output: OutputOption = TextOrJson.text,
 ) -> int:
     """Everything about one job."""
-    with local_backend(folder, target) as backend:
+    with target_backend(folder, target) as backend:
         job = backend.describe_job(job_id)
-        report = backend.engine.report_location(job_id)
+        found = report_location(job.report, job_id) if job.status.final else None
+        report = {"bucket": found[0], "key": found[1]} if found else None
     if output is TextOrJson.json:
         data = _json(job)
         data["reportLocation"] = report
@@ -117,7 +119,8 @@ def describe(
         + (f" ({job.status_update_reason})" if job.status_update_reason else ""),
         f"Description:  {job.description}",
         f"Priority:     {job.priority}",
-        f"Operation:    {job.operation} {json.dumps(job.operation_params[job.operation])}",
+        f"Operation:    {job.operation} "
+        f"{json.dumps(job.operation_params.get(job.operation, job.operation_params))}",
         f"Manifest:     {json.dumps(job.manifest)}",
         f"Progress:     {p.succeeded} succeeded, {p.failed} failed of {p.total} "
         f"({p.elapsed_seconds:.1f} s active)",
@@ -132,9 +135,9 @@ def describe(
     if report:
         lines.append(f"Report:       s3://{report['bucket']}/{report['key']}")
     elif job.report:
-        lines.append(
-            f"Report:       to s3://{job.report['bucket']}/{job.report.get('prefix') or ''}"
-        )
+        bucket = job.report.get("bucket") or job.report.get("Bucket")
+        prefix = job.report.get("prefix") or job.report.get("Prefix") or ""
+        lines.append(f"Report:       to {bucket} under {prefix or '/'}")
     typer.echo("\n".join(lines))
     return exitcodes.OK
 
@@ -147,7 +150,7 @@ def priority(
     target: TargetOption = "local",
 ) -> int:
     """Change a job's priority (takes effect at once; never an ordering guarantee)."""
-    with local_backend(folder, target) as backend:
+    with target_backend(folder, target) as backend:
         backend.update_job_priority(job_id, value)
     typer.echo(f"job {job_id}: priority {value}")
     return exitcodes.OK
@@ -160,7 +163,7 @@ def confirm(
     target: TargetOption = "local",
 ) -> int:
     """Confirm a Suspended job so that it runs."""
-    with local_backend(folder, target) as backend:
+    with target_backend(folder, target) as backend:
         status = backend.update_job_status(job_id, JobStatus.READY, "confirmed with batchctl")
     typer.echo(f"job {job_id}: {status.value}")
     return exitcodes.OK
@@ -176,7 +179,7 @@ def cancel(
     ),
 ) -> int:
     """Cancel a job (Cancelling, then Cancelled once its running tasks finish)."""
-    with local_backend(folder, target) as backend:
+    with target_backend(folder, target) as backend:
         status = backend.update_job_status(job_id, JobStatus.CANCELLED, reason)
     typer.echo(f"job {job_id}: {status.value}")
     return exitcodes.OK

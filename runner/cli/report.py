@@ -9,10 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
+from runner.backends.base import report_location
+from runner.backends.local import LocalBackend
 from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.errors import CommandError
-from runner.cli.targets import load_specs, local_backend, project_root
+from runner.cli.targets import load_specs, project_root, target_backend
 from runner.jobs.errors import NotFound
 from runner.reconcile.ledger import Ledger
 from runner.reconcile.model import LedgerRecord
@@ -72,7 +74,7 @@ def report(
         }
     completion: CompletionReport | None = None
     url: str | None = None
-    with local_backend(folder, target_name) as backend:
+    with target_backend(folder, target_name) as backend:
         try:
             detail = backend.describe_job(job_id)
         except NotFound as exc:
@@ -80,11 +82,15 @@ def report(
                 f"no job {name_or_id!r}: neither a job name in the ledger nor a job ID on "
                 f"target {target_name!r}"
             ) from exc
-        location = backend.engine.report_location(job_id)
-        if location is not None:
-            url = f"s3://{location['bucket']}/{location['key']}"
+        if isinstance(backend, LocalBackend):
+            location = backend.engine.report_location(job_id)
+            found = (location["bucket"], location["key"]) if location else None
+        else:
+            found = report_location(detail.report, job_id) if detail.status.final else None
+        if found is not None:
+            url = f"s3://{found[0]}/{found[1]}"
             try:
-                completion = read_report(backend.store, location["bucket"], location["key"])
+                completion = read_report(backend.report_store(), *found)
             except ReportUnreadable as exc:
                 raise CommandError(str(exc)) from exc
         elif detail.report is not None and not detail.status.final:

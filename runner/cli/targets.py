@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 
 from runner import jobsdir
+from runner.backends import BackendUnavailable, open_backend
+from runner.backends.base import JobService
 from runner.backends.local import LocalBackend
 from runner.cli.errors import CommandError
 from runner.engine.stores import StoreUnavailable
@@ -32,6 +34,27 @@ def project_root(folder: Path) -> Path:
     """The folder relative paths of targets start from: the one holding the jobs folder."""
     resolved = folder.resolve()
     return resolved.parent if resolved.is_dir() or not resolved.exists() else resolved.parent.parent
+
+
+@contextlib.contextmanager
+def target_backend(folder: Path, target: str) -> Iterator[JobService]:
+    """The backend of any target named in ``folder``'s specs (local, aws or cos)."""
+    specs = load_specs(folder)
+    loaded = specs.targets.get(target)
+    if loaded is None:
+        raise CommandError(
+            f"unknown target {target!r}; declared: {', '.join(sorted(specs.targets))}"
+        )
+    try:
+        backend = open_backend(loaded, project_root(folder))
+    except BackendUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        yield backend
+    except StoreUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        backend.close()
 
 
 @contextlib.contextmanager

@@ -140,8 +140,6 @@ def test_unknown_job_and_target(project: Path, capsys: pytest.CaptureFixture[str
     assert "NotFoundException: No such job: no-such-job" in capsys.readouterr().err
     assert main(["jobs", "list", "--target", "nope"]) == 1
     assert "unknown target 'nope'" in capsys.readouterr().err
-    assert main(["jobs", "list", "--target", "prod"]) == 1
-    assert "target 'prod' is aws" in capsys.readouterr().err
 
 
 def test_invalid_specs_stop_before_the_engine(

@@ -33,9 +33,13 @@ def test_invalid_prints_every_error(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     assert lines[0].endswith(
-        "generate-on-cos.yaml:6:14: spec.manifest.generate: manifest 'generate' is not "
+        "generate-on-cos.yaml:6:14: spec.manifest.generate: manifest 'generate' is listed by "
+        "batchctl and uploaded to the target's stagingBucket, and target 'cos' has none"
+    )
+    assert lines[1].endswith(
+        "generate-on-cos.yaml:7:15: spec.operation.untag: operation 'untag' is not "
         "supported: target 'cos' is Tencent COS Batch Operation (cos), which supports "
-        "csv, file, inventory"
+        "copy, delete, restore, tag"
     )
     assert lines[2] == f"2 errors in {CASES / 'generate-on-cos.yaml'}"
 
