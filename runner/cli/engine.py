@@ -89,7 +89,7 @@ def serve(
     ),
     port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 8090,
 ) -> int:
-    """Serve a local target's engine over the S3 Control job API (SigV4-verified)."""
+    """Serve a local target's engine over the S3 Control and COS job APIs (signatures verified)."""
     key = os.environ.get("BATCHCTL_SERVE_ACCESS_KEY_ID")
     secret = os.environ.get("BATCHCTL_SERVE_SECRET_ACCESS_KEY")
     if not key or not secret:
@@ -124,8 +124,9 @@ def serve(
         previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
         server.start()
         typer.echo(
-            f"{_stamp()} serving the S3 Control job API of target {target} on {server.url} "
-            "(any <account>. host prefix); Ctrl-C stops",
+            f"{_stamp()} serving the job APIs of target {target} on {server.url} "
+            "(S3 Control under /v20180820/jobs, any <account>. host prefix; COS under /jobs); "
+            "Ctrl-C stops",
         )
         try:
             stop.wait()
