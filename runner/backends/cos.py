@@ -110,11 +110,17 @@ class CosBackend:
     # -- the wire --------------------------------------------------------------
 
     def _request(
-        self, method: str, path: str, params: dict[str, str] | None = None, body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        body: bytes = b"",
+        *,
+        attempts: int | None = None,
     ) -> ET.Element | None:
         params = params or {}
         last: JobServiceError | None = None
-        for attempt in range(self.max_attempts):
+        for attempt in range(attempts or self.max_attempts):
             if attempt:
                 time.sleep(min(8.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0))
             secret_id, secret_key, token = self.credentials()
@@ -277,7 +283,10 @@ class CosBackend:
             name = found_marker.name if found_marker else "generated"
             staged = self.generate_manifest(name, request.manifest.generate)
             request = request.model_copy(update={"manifest": Manifest(csv=staged)})
-        found = self._request("POST", "/jobs", body=self.create_body(request))
+        # One attempt only: COS refuses a reused token, so a blind resend after a lost
+        # answer would fail as a duplicate. The caller (apply) looks the job up by its
+        # marker first, then retries.
+        found = self._request("POST", "/jobs", body=self.create_body(request), attempts=1)
         job_id = found.findtext("JobId") if found is not None else None
         if not job_id:
             raise ServiceUnavailable("CreateJob answered without a JobId")

@@ -159,3 +159,34 @@ def test_errors_come_in_cos_xml(served: Served) -> None:
     headers.pop("x-cos-appid")
     status, body = urllib_send("GET", f"{server.url}/jobs", headers, b"")
     assert status == 403  # x-cos-appid was signed and is gone: the signature no longer holds
+
+
+def test_a_lost_create_answer_is_resolved_by_the_marker(served: Served) -> None:
+    from runner.reconcile.apply import _create
+    from runner.spec.identity import marker
+
+    cos, local, _ = served
+    lost: list[str] = []
+
+    def drop_first_create(
+        method: str, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        answer = urllib_send(method, url, headers, body)
+        if method == "POST" and url.endswith("/jobs") and not lost:
+            lost.append(url)
+            raise ConnectionResetError("the answer was lost")  # the job exists on the server
+        return answer
+
+    cos.send = drop_first_create
+    text = marker("lost-answer", "0123456789abcdef")
+    job = request(
+        {"delete": {}},
+        {"csv": {"bucket": "logs-1250000000", "key": "m.csv", "etag": "e"}},
+        description=f"d {text}",
+        token="lost-1",
+    )
+    notes: list[str] = []
+    job_id = _create(cos, job, text, notes.append)
+    assert lost  # the first answer was dropped after the job was made
+    assert [j.job_id for j in local.list_jobs().jobs] == [job_id]  # one job, found, not re-made
+    assert "looking for the job before retrying" in notes[0]
