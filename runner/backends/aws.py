@@ -166,7 +166,7 @@ def generator_shape(spec: GenerateManifest) -> dict[str, Any]:
                 "suffixes and substrings only; use a pattern like '**/*.log'"
             )
         filters.setdefault("KeyNameConstraint", {})["MatchAnySuffix"] = [found.group(1)]
-    if f.created_after:
+    if isinstance(f.created_after, datetime):
         filters["CreatedAfter"] = f.created_after
     if f.created_before:
         filters["CreatedBefore"] = f.created_before

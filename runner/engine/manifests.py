@@ -17,6 +17,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterator
+from datetime import datetime
 from typing import IO, BinaryIO, cast
 
 from runner.engine.stores.base import ObjectInfo, ObjectStore, StoreError
@@ -202,7 +203,10 @@ def _matches(info: ObjectInfo, spec: GenerateManifest, pattern: re.Pattern[str] 
     f = spec.filters
     if pattern is not None and not pattern.match(info.key):
         return False
-    if f.created_after and info.last_modified <= f.created_after:
+    # `lastRun` is resolved to a time when the job is created; unresolved, it filters nothing
+    # out (the first run of a schedule takes everything).
+    after = f.created_after if isinstance(f.created_after, datetime) else None
+    if after and info.last_modified <= after:
         return False
     if f.created_before and info.last_modified >= f.created_before:
         return False

@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from runner.backends.base import JobService
 from runner.jobs.errors import JobServiceError, JobStatusError
@@ -22,7 +23,7 @@ from runner.jobs.status import JobStatus
 from runner.reconcile.ledger import Ledger, report_location
 from runner.reconcile.model import Action, ActionKind, DesiredJob, LedgerRecord, Plan, client_token
 from runner.spec.identity import full_description, marker
-from runner.spec.models import Manifest
+from runner.spec.models import LAST_RUN, Manifest
 
 Log = Callable[[str], None]
 
@@ -46,6 +47,16 @@ def build_request(
         if manifest_data is None:
             raise ValueError(f"{name}: the repository manifest was not read")
         manifest = Manifest(csv=service.stage_manifest(name, manifest_data))
+    if manifest.generate is not None and manifest.generate.filters.created_after == LAST_RUN:
+        # The previous run's creation, not its scheduled time: objects written while it
+        # was being listed come again rather than never (a repeat is safe, a gap is not).
+        since = (
+            datetime.fromtimestamp(action.window_start, UTC)
+            if action.window_start is not None
+            else None
+        )
+        filters = manifest.generate.filters.model_copy(update={"created_after": since})
+        manifest = Manifest(generate=manifest.generate.model_copy(update={"filters": filters}))
     assert action.generation is not None
     return JobRequest(
         operation=spec.operation,
@@ -132,6 +143,7 @@ def _apply_one(
                 created=time.time(),
                 immutable=item.immutable,
                 staged=action.staged,
+                slot=action.slot,
                 report=report_location(report.bucket, report.prefix, job_id) if report else None,
             )
         )

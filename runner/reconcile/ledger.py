@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     staged INTEGER NOT NULL DEFAULT 0,
     report TEXT,
     updated REAL NOT NULL,
+    slot REAL,
     PRIMARY KEY (target, name, generation)
 );
 CREATE TABLE IF NOT EXISTS history (
@@ -58,6 +59,9 @@ class Ledger:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 self.conn.execute(statement)
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(jobs)")}
+        if "slot" not in columns:  # a ledger written before recurring jobs existed
+            self.conn.execute("ALTER TABLE jobs ADD COLUMN slot REAL")
 
     def close(self) -> None:
         """Close the database."""
@@ -67,7 +71,7 @@ class Ledger:
         """Every recorded job."""
         rows = self.conn.execute(
             "SELECT target, name, generation, job_id, spec_hash, status, total, succeeded, "
-            "failed, created, terminated, immutable, staged, report FROM jobs "
+            "failed, created, terminated, immutable, staged, report, slot FROM jobs "
             "ORDER BY target, name, generation"
         )
         return [
@@ -84,6 +88,7 @@ class Ledger:
                 immutable=r[11],
                 staged=bool(r[12]),
                 report=r[13],
+                slot=r[14],
             )
             for r in rows
         ]
@@ -92,8 +97,8 @@ class Ledger:
         """Add a job (or refresh it, if its generation is known)."""
         self.conn.execute(
             "INSERT INTO jobs (target, name, generation, job_id, spec_hash, status, total, "
-            "succeeded, failed, created, terminated, immutable, staged, report, updated) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (target, name, generation) "
+            "succeeded, failed, created, terminated, immutable, staged, report, updated, slot) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (target, name, generation) "
             "DO UPDATE SET status=excluded.status, total=excluded.total, "
             "succeeded=excluded.succeeded, failed=excluded.failed, "
             "terminated=excluded.terminated, updated=excluded.updated, "
@@ -114,6 +119,7 @@ class Ledger:
                 int(record.staged),
                 record.report,
                 time.time(),
+                record.slot,
             ),
         )
 

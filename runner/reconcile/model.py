@@ -86,6 +86,7 @@ class LedgerRecord:
     immutable: str = ""
     staged: bool = False
     report: str | None = None
+    slot: float | None = None  # the scheduled run this generation is (recurring jobs)
 
     @property
     def key(self) -> JobKey:
@@ -133,6 +134,9 @@ class Action:
     failed: bool = False
     orphan: bool = False
     staged: bool = False
+    slot: float | None = None  # the scheduled run a new generation is for
+    window_start: float | None = None  # createdAfter: lastRun (the previous run's creation)
+    next_run: float | None = None  # a recurring job's next scheduled run
 
     @property
     def key(self) -> JobKey:

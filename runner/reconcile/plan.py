@@ -37,6 +37,7 @@ from runner.reconcile.model import (
     Plan,
     PlanError,
 )
+from runner.reconcile.schedule import latest_slot, next_slot, stamp
 
 SUSPENDED_EXPIRY_DAYS = 30
 _DAY = 86400.0
@@ -57,6 +58,7 @@ class Current:
     staged: bool
     immutable: str
     listed: bool
+    slot: float | None
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def _currents(
             staged=record.staged,
             immutable=record.immutable,
             listed=seen is not None,
+            slot=record.slot,
         )
     return currents
 
@@ -257,9 +260,29 @@ class _Planner:
             return replace(base, kind=ActionKind.BLOCKED, reason="spec drifted; onChange: error")
 
         replacing = key in self.replace
+        due: float | None = None
+        if spec.schedule:
+            due = latest_slot(spec.schedule, spec.timezone, self.now)
+            base = replace(base, next_run=next_slot(spec.schedule, spec.timezone, self.now))
         if current is None or replacing or (drift and spec.on_change == "recreate"):
-            return self._new_generation(item, current, base, drift=drift, replacing=replacing)
+            return self._new_generation(
+                item, current, base, drift=drift, replacing=replacing, slot=due
+            )
         note = " (spec drift ignored: onChange: ignore)" if drift else ""
+        if due is not None:
+            last = current.slot if current.slot is not None else current.created
+            if due > last and current.status.final:
+                return self._new_generation(
+                    item,
+                    current,
+                    base,
+                    drift=False,
+                    replacing=False,
+                    slot=due,
+                    cause=f"scheduled run of {stamp(due)}",
+                )
+            if due > last:
+                note += f" (the run of {stamp(due)} follows once it is final)"
         return self._existing(item, current, base, note)
 
     def _new_generation(
@@ -270,17 +293,21 @@ class _Planner:
         *,
         drift: bool,
         replacing: bool,
+        slot: float | None = None,
+        cause: str | None = None,
     ) -> Action:
         spec = item.job.spec
         key = item.key
         generation = self.generations.get(key, 0) + 1
         live = current is not None and not current.status.final
         deps, why = self._deps(item)
-        if current is None:
+        if cause is None and current is None:
             cause = "new spec"
-        elif replacing:
+        elif cause is None and replacing:
+            assert current is not None
             cause = f"--replace (generation {current.generation} is {current.status.value})"
-        else:
+        elif cause is None:
+            assert current is not None
             fields = ", ".join(changed_fields(current.immutable, item.immutable))
             cause = f"{fields} changed since generation {current.generation}"
         if live and current is not None:
@@ -307,17 +334,29 @@ class _Planner:
             return replace(base, kind=ActionKind.WAIT, reason=why)
         staged = deps == "wait"
         self.outcomes[key] = Outcome("pending", "staged, suspended" if staged else "being created")
+        scheduled_run = slot is not None and not drift and not replacing
         kind = (
             ActionKind.RECREATE
-            if current is not None
+            if current is not None and not scheduled_run
             else (ActionKind.STAGE if staged else ActionKind.CREATE)
         )
+        assert cause is not None
+        if slot is not None and current is None:
+            cause += f"; the run of {stamp(slot)} (then on schedule)"
         reason = cause
         if staged:
             reason += f"; staged with confirmation required until dependencies hold ({why})"
         elif spec.confirmation == "manual":
             reason += "; it will wait for a person to confirm it"
-        return replace(base, kind=kind, reason=reason, generation=generation, staged=staged)
+        return replace(
+            base,
+            kind=kind,
+            reason=reason,
+            generation=generation,
+            staged=staged,
+            slot=slot,
+            window_start=current.created if current is not None else None,
+        )
 
     def _existing(self, item: DesiredJob, current: Current, base: Action, note: str) -> Action:
         spec = item.job.spec

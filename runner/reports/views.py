@@ -6,6 +6,7 @@ the text can never disagree. Keys are camelCase, as everywhere in our JSON.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from runner.reconcile.model import Action, ActionKind, Plan
@@ -66,7 +67,14 @@ def action_view(action: Action) -> dict[str, Any]:
         "failed": action.failed,
         "orphan": action.orphan,
         "changes": action.kind.changes,
+        "nextRun": _iso(action.next_run),
     }
+
+
+def _iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def plan_view(plan: Plan) -> dict[str, Any]:

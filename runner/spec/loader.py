@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from runner.spec.errors import SpecError
 from runner.spec.models import (
     API_VERSION,
+    CREATED_AFTER_TAGS,
     DEFAULT_LOCAL_TARGET,
     DEFAULT_TARGET,
     KINDS,
@@ -240,6 +241,8 @@ def _clean_loc(loc: tuple[int | str, ...]) -> Path:
             continue
         # The tag of the store union (dir | s3) is pydantic's, not a key in the file.
         if index and loc[index - 1] == "store" and part in STORE_TAGS:
+            continue
+        if index and loc[index - 1] == "createdAfter" and part in CREATED_AFTER_TAGS:
             continue
         out.append(part)
     return tuple(out)

@@ -17,7 +17,9 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -210,6 +212,51 @@ def _utc(value: datetime) -> datetime:
 
 Timestamp = Annotated[datetime, AfterValidator(_utc)]
 
+LAST_RUN = "lastRun"
+CREATED_AFTER_TAGS = frozenset({"time", LAST_RUN})
+
+
+def _any_of(schema: dict[str, Any]) -> None:
+    # "lastRun" is a string as a date-time is: oneOf would refuse it in editors that do
+    # not check formats.
+    for option in schema.get("anyOf", []):
+        if "oneOf" in option:
+            option["anyOf"] = option.pop("oneOf")
+
+
+# A time, or `lastRun`: tagged so that a bad value gets the date-time message only.
+CreatedAfter = Annotated[
+    Annotated[Timestamp, Tag("time")] | Annotated[Literal["lastRun"], Tag(LAST_RUN)],
+    Discriminator(lambda value: LAST_RUN if value == LAST_RUN else "time"),
+]
+
+
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(
+            "must be a cron expression of 5 fields: minute hour day-of-month month day-of-week"
+        )
+    if not croniter.is_valid(" ".join(fields)):
+        raise ValueError(f"{value!r} is not a valid cron expression")
+    return " ".join(fields)
+
+
+CronExpression = Annotated[
+    str, AfterValidator(_cron), Field(json_schema_extra={"examples": ["0 3 * * *"]})
+]
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone name such as Europe/Berlin") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_zone)]
+
 
 # ---------------------------------------------------------------------------
 # Manifests
@@ -262,8 +309,9 @@ class InventoryManifest(Model):
 class GenerateFilters(Model):
     """Which listed objects go into a generated manifest (all must hold)."""
 
-    created_after: Timestamp | None = None
-    """Only objects last modified after this time (UTC unless a zone is given)."""
+    created_after: CreatedAfter | None = Field(default=None, json_schema_extra=_any_of)
+    """Only objects last modified after this time (UTC unless a zone is given); `lastRun`
+    on a scheduled job: after the previous run was created (nothing on the first run)."""
     created_before: Timestamp | None = None
     """Only objects last modified before this time."""
     key_matches: str | None = Field(default=None, min_length=1, max_length=1024)
@@ -277,7 +325,8 @@ class GenerateFilters(Model):
 
     @model_validator(mode="after")
     def _ranges(self) -> GenerateFilters:
-        if self.created_after and self.created_before and self.created_after >= self.created_before:
+        after = self.created_after
+        if isinstance(after, datetime) and self.created_before and after >= self.created_before:
             raise ValueError("createdAfter must be earlier than createdBefore")
         if (
             self.min_size is not None
@@ -557,6 +606,19 @@ class JobSpec(Model):
     """What to do when immutable fields (manifest, operation, report) change."""
     state: Literal["present", "cancelled"] = "present"
     """cancelled: cancel the job if it exists and never create it."""
+    schedule: CronExpression | None = None
+    """Cron schedule (5 fields): a new generation each time a run is due and the last is final."""
+    timezone: TimeZoneName | None = None
+    """Time zone the schedule is read in (UTC when omitted), e.g. Europe/Berlin."""
+
+    @model_validator(mode="after")
+    def _schedule_fields(self) -> JobSpec:
+        if self.timezone and not self.schedule:
+            raise ValueError("timezone is only meaningful with a schedule")
+        generate = self.manifest.generate
+        if generate and generate.filters.created_after == LAST_RUN and not self.schedule:
+            raise ValueError("createdAfter: lastRun needs a schedule (a run before this one)")
+        return self
 
 
 class BatchJob(Model):
