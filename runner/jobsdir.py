@@ -13,8 +13,9 @@ import posixpath
 from pathlib import Path
 
 from runner.spec.checks import check_all
-from runner.spec.errors import SpecError
+from runner.spec.errors import SpecError, SpecInvalid
 from runner.spec.loader import LoadedJob, SourceFile, SpecSet, parse_sources
+from runner.spec.project import PROJECT_FILE, ProjectConfig, parse_project
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -85,3 +86,18 @@ def _pin_repository_manifests(specs: SpecSet) -> None:
             specs.errors.append(loaded.doc.error(field, f"cannot read {path}: {exc.strerror}"))
             continue
         specs.manifest_digests[loaded.key] = hashlib.sha256(data).hexdigest()
+
+
+def load_project(root: Path) -> ProjectConfig:
+    """``root/batchctl.yaml``'s settings (defaults when there is none); SpecInvalid if bad."""
+    path = root / PROJECT_FILE
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return ProjectConfig()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecInvalid([SpecError(str(path), 1, 1, "", f"cannot read: {exc}")]) from None
+    config, errors = parse_project(str(path), text)
+    if errors:
+        raise SpecInvalid(errors)
+    return config

@@ -33,6 +33,7 @@ from runner.reconcile.model import Plan, PlanError
 from runner.reports.environment import UserTemplateError, render, render_user_template
 from runner.reports.views import plan_view
 from runner.spec.errors import SpecInvalid
+from runner.state import StateError, state_location
 
 
 class PlanOutput(StrEnum):
@@ -69,8 +70,13 @@ def markdown(template: str, view: dict[str, Any]) -> str:
 
 DirArgument = Annotated[Path, typer.Argument(metavar="DIR", help="Jobs folder.", show_default=True)]
 StateOption = Annotated[
-    Path | None,
-    typer.Option("--state", help="State folder (ledger, lock); default .batchctl beside DIR."),
+    str | None,
+    typer.Option(
+        "--state",
+        metavar="PATH|s3://BUCKET/PREFIX",
+        help="Where the ledger and lock live: a folder or a bucket prefix; default "
+        "batchctl.yaml's state, else .batchctl beside DIR.",
+    ),
 ]
 PruneOption = Annotated[
     bool, typer.Option("--prune", help="Cancel live managed jobs whose spec is gone.")
@@ -97,7 +103,7 @@ def _err(text: str) -> None:
 def controller(
     folder: Path,
     *,
-    state: Path | None,
+    state: str | None,
     prune: bool = False,
     replace: list[str] | None = None,
     verbose: bool = False,
@@ -105,18 +111,30 @@ def controller(
 ) -> Iterator[Controller]:
     """A Controller, with every failure turned into a message and an exit code."""
     try:
+        location = state_location(folder, state)
+    except SpecInvalid as exc:
+        for error in exc.errors:
+            _err(str(error))
+        raise CommandError(
+            f"{len(exc.errors)} error(s) in batchctl.yaml; nothing was done"
+        ) from exc
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
+    try:
         ctl = Controller(
             folder,
-            state_dir=state,
+            state=location,
             prune=prune,
             replace=replace or (),
             log=lambda text: _err(f"{_stamp()} {text}"),
             trace=(lambda text: _err(f"api: {text}")) if verbose else None,
             lock_timeout=lock_timeout,
         )
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
     except LockHeld as exc:
         raise CommandError(
-            f"another reconcile holds {exc.args[0].split(' is held')[0]} "
+            f"another reconcile holds {exc.where} "
             f"({exc.holder or 'unknown holder'}); retry later or pass --lock-timeout SECONDS"
         ) from exc
     try:
@@ -129,7 +147,7 @@ def controller(
         for problem in exc.problems:
             _err(problem)
         raise CommandError("the plan cannot be made; nothing was applied") from exc
-    except (ReconcileError, BackendUnavailable, StoreUnavailable) as exc:
+    except (ReconcileError, BackendUnavailable, StoreUnavailable, StateError) as exc:
         raise CommandError(str(exc)) from exc
     finally:
         ctl.close()

@@ -14,13 +14,13 @@ from runner.backends.local import LocalBackend
 from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.errors import CommandError
-from runner.cli.targets import load_specs, project_root, target_backend
+from runner.cli.targets import load_specs, target_backend
 from runner.jobs.errors import NotFound
-from runner.reconcile.ledger import Ledger
 from runner.reconcile.model import LedgerRecord
 from runner.reports.completion import CompletionReport, ReportUnreadable, read_report
 from runner.reports.environment import UserTemplateError, render, render_user_template
 from runner.reports.views import job_view
+from runner.state import LocalState, State, StateError, StateLocation, state_location
 
 
 class ReportOutput(StrEnum):
@@ -31,13 +31,15 @@ class ReportOutput(StrEnum):
     json = "json"
 
 
-def _find(state_dir: Path, wanted: str, target: str | None) -> LedgerRecord | None:
-    path = state_dir / "ledger.db"
-    if not path.exists():
-        return None
-    ledger = Ledger(path)
+def _find(location: StateLocation, wanted: str, target: str | None) -> LedgerRecord | None:
+    state = State(location)
+    if isinstance(location, LocalState) and not (location.folder / "ledger.db").exists():
+        return None  # read-only: no ledger is made here
+    ledger = state.open_ledger()
     try:
         records = ledger.records()
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
     finally:
         ledger.close()
     for record in records:
@@ -56,12 +58,18 @@ def report(
     template: Annotated[
         Path | None, typer.Option("--template", help="Render with this Jinja template instead.")
     ] = None,
-    state: Annotated[Path | None, typer.Option("--state", help="State folder.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", metavar="PATH|s3://BUCKET/PREFIX", help="Where the ledger is."),
+    ] = None,
 ) -> int:
     """Sum up a job's completion report: totals, failures by error code, the raw files."""
     load_specs(folder)
-    state_dir = state or project_root(folder) / ".batchctl"
-    record = _find(state_dir, name_or_id, target)
+    try:
+        location = state_location(folder, state)
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
+    record = _find(location, name_or_id, target)
     job_id = record.job_id if record else name_or_id
     target_name = record.target if record else (target or "local")
     spec: dict[str, Any] | None = None
@@ -83,8 +91,8 @@ def report(
                 f"target {target_name!r}"
             ) from exc
         if isinstance(backend, LocalBackend):
-            location = backend.engine.report_location(job_id)
-            found = (location["bucket"], location["key"]) if location else None
+            written = backend.engine.report_location(job_id)
+            found = (written["bucket"], written["key"]) if written else None
         else:
             found = report_location(detail.report, job_id) if detail.status.final else None
         if found is not None:

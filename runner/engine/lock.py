@@ -33,9 +33,10 @@ class Holder:
 class LockHeld(Exception):
     """Another process holds the lock."""
 
-    def __init__(self, path: Path, holder: Holder | None) -> None:
+    def __init__(self, where: Path | str, holder: Holder | None) -> None:
         who = str(holder) if holder else "another process"
-        super().__init__(f"{path} is held by {who}")
+        super().__init__(f"{where} is held by {who}")
+        self.where = str(where)
         self.holder = holder
 
 

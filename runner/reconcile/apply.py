@@ -20,7 +20,7 @@ from runner.backends.base import JobService
 from runner.jobs.errors import JobServiceError, JobStatusError
 from runner.jobs.models import JobRequest
 from runner.jobs.status import JobStatus
-from runner.reconcile.ledger import Ledger, report_location
+from runner.reconcile.ledger import LedgerStore, report_location
 from runner.reconcile.model import Action, ActionKind, DesiredJob, LedgerRecord, Plan, client_token
 from runner.spec.identity import full_description, marker
 from runner.spec.models import LAST_RUN, Manifest
@@ -88,7 +88,7 @@ def apply_plan(
     plan: Plan,
     desired: Mapping[tuple[str, str], DesiredJob],
     services: Mapping[str, JobService],
-    ledger: Ledger,
+    ledger: LedgerStore,
     *,
     manifests: Mapping[tuple[str, str], bytes] | None = None,
     log: Log | None = None,
@@ -120,7 +120,7 @@ def _apply_one(
     action: Action,
     desired: Mapping[tuple[str, str], DesiredJob],
     service: JobService,
-    ledger: Ledger,
+    ledger: LedgerStore,
     manifests: Mapping[tuple[str, str], bytes],
     log: Log | None,
 ) -> str | None:

@@ -23,13 +23,14 @@ from runner.backends.traced import TracedService
 from runner.engine.lock import FileLock, LockHeld
 from runner.engine.worker import Worker
 from runner.reconcile.apply import ApplyResult, apply_plan
-from runner.reconcile.ledger import Ledger
 from runner.reconcile.model import ActionKind, DesiredJob, JobKey, Plan
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan as make_plan
 from runner.spec.errors import SpecInvalid
 from runner.spec.identity import immutable_fields, spec_hash
 from runner.spec.loader import SpecSet
+from runner.state import LocalState, State, StateLocation
+from runner.state.lease import S3Lease
 
 Log = Callable[[str], None]
 
@@ -82,7 +83,7 @@ class PassResult:
     calls: dict[str, int] = field(default_factory=dict)
 
 
-def acquire_with_wait(lock: FileLock, timeout: float, log: Log | None) -> None:
+def acquire_with_wait(lock: FileLock | S3Lease, timeout: float, log: Log | None) -> None:
     """Take ``lock``, waiting up to ``timeout`` seconds and saying who holds it."""
     deadline = time.monotonic() + timeout
     told = False
@@ -106,7 +107,7 @@ class Controller:
         self,
         folder: Path,
         *,
-        state_dir: Path | None = None,
+        state: StateLocation | None = None,
         prune: bool = False,
         replace: Iterable[str] = (),
         log: Log | None = None,
@@ -116,15 +117,20 @@ class Controller:
     ) -> None:
         self.folder = folder
         self.project_root = folder.resolve().parent
-        self.state_dir = state_dir or self.project_root / ".batchctl"
+        self.location = state or LocalState(self.project_root / ".batchctl")
         self.prune = prune
         self.replace_names = set(replace)
         self.log = log
         self.trace = trace
         self.clock = clock
-        self.lock = FileLock(self.state_dir / "reconcile.lock")
+        self.state = State(self.location, log=log)
+        self.lock = self.state.lock
         acquire_with_wait(self.lock, lock_timeout, log)
-        self.ledger = Ledger(self.state_dir / "ledger.db")
+        try:
+            self.ledger = self.state.open_ledger()
+        except BaseException:
+            self.lock.release()
+            raise
         self.services: dict[str, TracedService] = {}
         self._workers: list[tuple[threading.Thread, threading.Event, FileLock]] = []
         self.specs = SpecSet()
@@ -186,6 +192,11 @@ class Controller:
         plan = self.plan()
         result = PassResult(plan)
         if apply and (plan.changes or plan.adoptions):
+            if self.state.lost():
+                raise ReconcileError(
+                    f"the lock on {self.location} was taken over or unlocked during this run; "
+                    "nothing more is applied"
+                )
             manifests = self._repository_manifests()
             desired = {d.key: d for d in self.desired}
             result.applied = apply_plan(

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from runner.jobs.status import JobStatus
 from runner.reconcile.model import Counts, LedgerRecord, ObservedJob
@@ -46,6 +47,38 @@ CREATE TABLE IF NOT EXISTS history (
     detail TEXT
 )
 """
+
+
+class LedgerStore(Protocol):
+    """What the reconciler needs of a ledger: SQLite here, or a bucket (``runner.state``)."""
+
+    def records(self) -> list[LedgerRecord]:
+        """Every recorded job."""
+        ...
+
+    def record(self, record: LedgerRecord) -> None:
+        """Add a job (or refresh it, if its generation is known)."""
+        ...
+
+    def refresh_from(self, observed: Iterable[ObservedJob]) -> None:
+        """Store the statuses and counts one ListJobs sweep showed."""
+        ...
+
+    def note(self, target: str, name: str, action: str, job_id: str | None, detail: str) -> None:
+        """Remember an applied action."""
+        ...
+
+    def history(self) -> list[dict[str, object]]:
+        """Every applied action, oldest first."""
+        ...
+
+    def import_all(self, records: list[LedgerRecord], history: list[dict[str, object]]) -> None:
+        """Fill an empty ledger with another's records and history."""
+        ...
+
+    def close(self) -> None:
+        """Release the ledger."""
+        ...
 
 
 class Ledger:
@@ -146,6 +179,26 @@ class Ledger:
             "INSERT INTO history (at, target, name, action, job_id, detail) VALUES (?,?,?,?,?,?)",
             (time.time(), target, name, action, job_id, detail),
         )
+
+    def import_all(self, records: list[LedgerRecord], history: list[dict[str, object]]) -> None:
+        """Fill an empty ledger with another's records and history (``state migrate``)."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            count = self.conn.execute(
+                "SELECT (SELECT count(*) FROM jobs) + (SELECT count(*) FROM history)"
+            ).fetchone()[0]
+            if count:
+                raise ValueError(f"{self.path} is not empty; nothing was moved")
+            for record in records:
+                self.record(record)
+            self.conn.executemany(
+                "INSERT INTO history (at, target, name, action, job_id, detail) "
+                "VALUES (?,?,?,?,?,?)",
+                [
+                    (h["at"], h["target"], h["name"], h["action"], h["jobId"], h["detail"])
+                    for h in history
+                ],
+            )
 
     def history(self) -> list[dict[str, object]]:
         """Every applied action, oldest first."""
