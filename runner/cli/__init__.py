@@ -25,6 +25,7 @@ from runner.cli import jobs as _jobs
 from runner.cli import reconcile as _reconcile
 from runner.cli import report as _report
 from runner.cli import schema as _schema
+from runner.cli import state as _state
 from runner.cli import validate as _validate
 from runner.cli.app import app, outcome
 from runner.cli.errors import CommandError
@@ -32,7 +33,7 @@ from runner.jobs.errors import JobServiceError
 
 __all__ = ["app", "main"]
 
-del _demo, _engine, _jobs, _reconcile, _report, _schema, _validate
+del _demo, _engine, _jobs, _reconcile, _report, _schema, _state, _validate
 
 _CLICK_USAGE_ERROR = 2
 

@@ -1,0 +1,249 @@
+"""`batchctl state …`: where the ledger and lock live, moving them, and unlocking."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runner.cli import exitcodes
+from runner.cli.app import TextOrJson, app
+from runner.cli.errors import CommandError
+from runner.engine.lock import LockHeld
+from runner.reconcile.ledger import LedgerStore
+from runner.spec.errors import SpecInvalid
+from runner.state import (
+    LocalState,
+    S3State,
+    State,
+    StateError,
+    StateLocation,
+    parse_location,
+    state_location,
+)
+from runner.state.lease import S3Lease
+from runner.state.s3ledger import S3Ledger
+
+state_app = typer.Typer(help="Show, move and unlock the reconcile state.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+DirOption = Annotated[Path, typer.Option("--dir", help="Jobs folder.")]
+StateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--state",
+        metavar="PATH|s3://BUCKET/PREFIX",
+        help="The state to act on; default batchctl.yaml's, else .batchctl beside the folder.",
+    ),
+]
+
+
+def _location(folder: Path, state: str | None) -> StateLocation:
+    try:
+        return state_location(folder, state)
+    except SpecInvalid as exc:
+        for error in exc.errors:
+            typer.echo(str(error), err=True)
+        raise CommandError("batchctl.yaml is invalid; nothing was done") from exc
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
+    except LockHeld as exc:
+        raise CommandError(f"{exc.where} is held by {exc.holder or 'another process'}") from exc
+
+
+def _counts(ledger: LedgerStore) -> tuple[int, int]:
+    return len(ledger.records()), len(ledger.history())
+
+
+@state_app.command("show")
+def show(
+    folder: DirOption = Path("jobs.d"),
+    state: StateOption = None,
+    output: Annotated[TextOrJson, typer.Option("--output", "-o")] = TextOrJson.text,
+) -> int:
+    """Where the state is, how many jobs it records, and who holds its lock."""
+    location = _location(folder, state)
+    holder: dict[str, object] | None = None
+    with _errors():
+        current = State(location)
+        if isinstance(location, LocalState) and not (location.folder / "ledger.db").exists():
+            records, history = 0, 0
+        else:
+            ledger = current.open_ledger()
+            records, history = _counts(ledger)
+            ledger.close()
+        if isinstance(current.lock, S3Lease):
+            found = current.lock.read()
+            if found is not None:
+                holder = found[0]
+        else:
+            try:
+                current.lock.acquire()
+                current.lock.release()
+            except LockHeld as exc:
+                holder = {"holder": str(exc.holder or "another process")}
+    if output is TextOrJson.json:
+        typer.echo(
+            json.dumps(
+                {"state": str(location), "records": records, "history": history, "lock": holder},
+                indent=2,
+            )
+        )
+        return exitcodes.OK
+    typer.echo(f"state:   {location}")
+    typer.echo(f"ledger:  {records} job record(s), {history} history entr(ies)")
+    if holder is None:
+        typer.echo("lock:    free")
+    elif "id" in holder:
+        typer.echo(
+            f"lock:    held by {holder.get('holder')} (pid {holder.get('pid')} on "
+            f"{holder.get('host')}) since {holder.get('started')}, lock ID {holder.get('id')}, "
+            f"expires {holder.get('expiresAt')}"
+        )
+    else:
+        typer.echo(f"lock:    held by {holder['holder']}")
+    return exitcodes.OK
+
+
+@state_app.command("unlock")
+def unlock(
+    lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID")],
+    folder: DirOption = Path("jobs.d"),
+    state: StateOption = None,
+) -> int:
+    """Remove a stuck lock on bucket state (as Terraform's force-unlock); say whose it was."""
+    location = _location(folder, state)
+    if not isinstance(location, S3State):
+        raise CommandError(
+            f"the state at {location} is a folder: its lock is released by the system when "
+            "its holder ends, so it cannot be stuck"
+        )
+    with _errors():
+        lease = State(location).lock
+        assert isinstance(lease, S3Lease)
+        holder = lease.unlock(lock_id)
+    typer.echo(f"unlocked {location}: removed lock {lock_id} of {holder}")
+    return exitcodes.OK
+
+
+@state_app.command("migrate")
+def migrate(
+    to: Annotated[
+        str, typer.Option("--to", metavar="PATH|s3://BUCKET/PREFIX", help="Where to move it.")
+    ],
+    folder: DirOption = Path("jobs.d"),
+    state: StateOption = None,
+) -> int:
+    """Move the ledger to another place (a folder or a bucket) without losing a record."""
+    source = _location(folder, state)
+    config = None
+    with contextlib.suppress(SpecInvalid):
+        from runner import jobsdir
+
+        config = jobsdir.load_project(folder.resolve().parent).state
+    with _errors():
+        target = parse_location(to, Path.cwd(), config)
+        if str(target) == str(source):
+            raise CommandError(f"the state is already at {source}")
+        source_state, target_state = State(source), State(target)
+        if isinstance(source, LocalState) and not (source.folder / "ledger.db").exists():
+            raise CommandError(f"there is no ledger at {source} to move")
+        source_state.lock.acquire()
+        try:
+            target_state.lock.acquire()
+            try:
+                moved = _move(source, source_state, target, target_state)
+            finally:
+                target_state.lock.release()
+        finally:
+            source_state.lock.release()
+    records, history, kept = moved
+    typer.echo(
+        f"moved {records} job record(s) and {history} history entr(ies) from {source} to "
+        f"{target}; the old ledger is kept as {kept}"
+    )
+    typer.echo(
+        "Point every runner at the new place: batchctl.yaml's `state: {url: "
+        f"{target}}}` (or --state {target})."
+    )
+    return exitcodes.OK
+
+
+def _move(
+    source: StateLocation, source_state: State, target: StateLocation, target_state: State
+) -> tuple[int, int, str]:
+    """Copy, check, then set the source aside; return counts and where the source went."""
+    old = source_state.open_ledger()
+    new = target_state.open_ledger()
+    try:
+        records, history = old.records(), old.history()
+        if new.records() or new.history():
+            raise CommandError(f"{target} already holds a ledger; nothing was moved")
+        try:
+            new.import_all(records, history)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        copied = new.records()
+        if [_key(r) for r in copied] != [_key(r) for r in records] or len(new.history()) != len(
+            history
+        ):
+            raise CommandError(
+                f"the copy at {target} does not match {source}; the old ledger is untouched"
+            )
+    finally:
+        old.close()
+        new.close()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if isinstance(source, LocalState):
+        kept = source.folder / f"ledger.db.migrated-{stamp}"
+        shutil.move(source.folder / "ledger.db", kept)
+        for suffix in ("-wal", "-shm"):  # normally gone once closed; kept with it if not
+            leftover = source.folder / f"ledger.db{suffix}"
+            if leftover.exists():
+                shutil.move(leftover, f"{kept}{suffix}")
+        return len(records), len(history), str(kept)
+    assert isinstance(old, S3Ledger)
+    kept_key = source.key(f"ledger.migrated-{stamp}.json")
+    document = old.document()
+    old.client.put_object(
+        Bucket=source.bucket,
+        Key=kept_key,
+        Body=json.dumps(document, separators=(",", ":")).encode(),
+        ContentType="application/json",
+    )
+    old.client.delete_object(Bucket=source.bucket, Key=old.key)
+    return len(records), len(history), f"s3://{source.bucket}/{kept_key}"
+
+
+def _key(record: object) -> tuple[object, ...]:
+    from runner.reconcile.model import LedgerRecord
+
+    assert isinstance(record, LedgerRecord)
+    return (
+        record.target,
+        record.name,
+        record.generation,
+        record.job_id,
+        record.spec_hash,
+        record.status,
+        record.counts,
+        record.created,
+        record.immutable,
+        record.staged,
+        record.report,
+        record.slot,
+    )

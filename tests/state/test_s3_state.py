@@ -1,0 +1,132 @@
+"""The ledger and the lease in a bucket, on a real S3 server (moto): conditional writes hold."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from runner.engine.lock import LockHeld
+from runner.jobs.status import JobStatus
+from runner.reconcile.model import Counts, LedgerRecord
+from runner.state.lease import S3Lease
+from runner.state.s3ledger import S3Ledger, StateError
+from tests.servers import CREDENTIALS
+
+
+@pytest.fixture
+def bucket(moto_endpoint: str) -> Iterator[tuple[Any, str]]:
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDENTIALS)
+    name = f"state-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    yield client, name
+    client.close()
+
+
+def _record(name: str, generation: int = 1, status: JobStatus = JobStatus.NEW) -> LedgerRecord:
+    return LedgerRecord(
+        target="local",
+        name=name,
+        generation=generation,
+        job_id=f"job-{name}-{generation}",
+        spec_hash="0123456789abcdef",
+        status=status,
+        created=1000.0 + generation,
+    )
+
+
+def test_records_survive_a_lost_race(bucket: tuple[Any, str]) -> None:
+    client, name = bucket
+    first = S3Ledger(client, name, "team/ledger.json")
+    second = S3Ledger(client, name, "team/ledger.json")
+    first.record(_record("a"))
+    assert [r.name for r in second.records()] == ["a"]  # second now holds the ETag of "a"
+    first.record(_record("b"))  # ... which this write makes stale
+    second.record(_record("c"))  # loses the race, reads again, adds c to a and b
+    assert [r.name for r in first.records()] == ["a", "b", "c"]
+    assert first.document()["serial"] == 3
+
+
+def test_many_writers_lose_nothing(bucket: tuple[Any, str]) -> None:
+    client, name = bucket
+    ledgers = [S3Ledger(client, name, "ledger.json") for _ in range(4)]
+
+    def write(ledger: S3Ledger, index: int) -> None:
+        for generation in range(1, 6):
+            ledger.record(_record(f"w{index}", generation))
+            ledger.note("local", f"w{index}", "create", None, "")
+
+    threads = [threading.Thread(target=write, args=(ledger, i)) for i, ledger in enumerate(ledgers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    records = ledgers[0].records()
+    assert len(records) == 20
+    assert len(ledgers[0].history()) == 20
+    assert ledgers[0].document()["serial"] == 40
+
+
+def test_refresh_upsert_and_history(bucket: tuple[Any, str]) -> None:
+    client, name = bucket
+    ledger = S3Ledger(client, name, "l/ledger.json")
+    ledger.record(_record("a"))
+    ledger.refresh([("job-a-1", JobStatus.ACTIVE, Counts(10, 4, 1), None)])
+    serial = ledger.document()["serial"]
+    ledger.refresh([("job-a-1", JobStatus.ACTIVE, Counts(10, 4, 1), None)])
+    assert ledger.document()["serial"] == serial  # nothing new: nothing written
+    ledger.refresh([("job-a-1", JobStatus.COMPLETE, Counts(10, 9, 1), 2000.0)])
+    ledger.refresh([("job-a-1", JobStatus.ACTIVE, Counts(10, 1, 1), None)])  # final stays final
+    (record,) = ledger.records()
+    assert (record.status, record.counts, record.terminated) == (
+        JobStatus.COMPLETE,
+        Counts(10, 9, 1),
+        2000.0,
+    )
+    ledger.note("local", "a", "create", "job-a-1", "new spec")
+    assert ledger.history()[0]["detail"] == "new spec"
+    client.put_object(Bucket=name, Key="other.json", Body=b'{"format": "something"}')
+    with pytest.raises(StateError, match="is not a batchctl ledger"):
+        S3Ledger(client, name, "other.json").records()
+
+
+def test_the_lease(bucket: tuple[Any, str]) -> None:
+    client, name = bucket
+    now = [10_000.0]
+    first = S3Lease(client, name, "team/lock.json", seconds=60, clock=lambda: now[0])
+    second = S3Lease(client, name, "team/lock.json", seconds=60, clock=lambda: now[0])
+    first.acquire()
+    assert first.lock_id
+    with pytest.raises(LockHeld) as held:
+        second.acquire()
+    assert f"lock ID {first.lock_id}" in str(held.value)
+    assert held.value.where == f"s3://{name}/team/lock.json"
+    now[0] += 50
+    assert first.renew()  # renewed: expires 60 s from now again
+    now[0] += 50
+    with pytest.raises(LockHeld):
+        second.acquire()  # 100 s after it was taken, but renewed at 50
+    now[0] += 61
+    notes: list[str] = []
+    second.log = notes.append
+    second.acquire()  # expired: taken over
+    assert "took over the expired lock" in notes[0]
+    assert not first.renew()
+    assert first.lost
+    first.release()  # not ours any more: left in place
+    found = second.read()
+    assert found is not None
+    assert found[0]["id"] == second.lock_id
+    with pytest.raises(StateError, match="not nope"):
+        first.unlock("nope")
+    holder = first.unlock(str(second.lock_id))
+    assert holder.lock_id == second.lock_id
+    assert second.read() is None
+    second.release()
+    first.acquire()  # free again
+    first.release()
+    assert first.read() is None
