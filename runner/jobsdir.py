@@ -67,6 +67,11 @@ def load(folder: str | Path) -> SpecSet:
         specs.errors.append(SpecError(shown, 1, 1, "", "no resources found"))
     _pin_repository_manifests(specs)
     specs.errors.extend(check_all(specs))
+    if root.is_dir():  # the project's batchctl.yaml is part of what validate checks
+        try:
+            load_project(root.resolve().parent)
+        except SpecInvalid as exc:
+            specs.errors.extend(exc.errors)
     specs.errors.sort()
     return specs
 
