@@ -65,6 +65,16 @@ def _errors() -> Iterator[None]:
         raise CommandError(f"{exc.where} is held by {exc.holder or 'another process'}") from exc
 
 
+def _shown(location: StateLocation) -> str:
+    """A folder relative to here when it is below here, as people type it."""
+    if isinstance(location, LocalState):
+        try:
+            return str(location.folder.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(location.folder)
+    return str(location)
+
+
 def _counts(ledger: LedgerStore) -> tuple[int, int]:
     return len(ledger.records()), len(ledger.history())
 
@@ -99,12 +109,12 @@ def show(
     if output is TextOrJson.json:
         typer.echo(
             json.dumps(
-                {"state": str(location), "records": records, "history": history, "lock": holder},
+                {"state": _shown(location), "records": records, "history": history, "lock": holder},
                 indent=2,
             )
         )
         return exitcodes.OK
-    typer.echo(f"state:   {location}")
+    typer.echo(f"state:   {_shown(location)}")
     typer.echo(f"ledger:  {records} job record(s), {history} history entr(ies)")
     if holder is None:
         typer.echo("lock:    free")
