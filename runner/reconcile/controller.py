@@ -9,6 +9,7 @@ engine run`` worker already serves that state folder.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -87,6 +88,8 @@ def acquire_with_wait(lock: FileLock | S3Lease, timeout: float, log: Log | None)
     """Take ``lock``, waiting up to ``timeout`` seconds and saying who holds it."""
     deadline = time.monotonic() + timeout
     told = False
+    # A lease in a bucket costs a request to look at: ask about once a second, not five.
+    interval = 1.0 if isinstance(lock, S3Lease) else 0.2
     while True:
         try:
             lock.acquire()
@@ -97,7 +100,7 @@ def acquire_with_wait(lock: FileLock | S3Lease, timeout: float, log: Log | None)
             if log and not told:
                 log(f"waiting for the reconcile lock held by {exc.holder or 'another process'}")
                 told = True
-            time.sleep(0.2)
+            time.sleep(interval * random.uniform(0.75, 1.25))
 
 
 class Controller:

@@ -155,10 +155,15 @@ class S3Lease:
     def acquire(self) -> None:
         """Take the lease, or raise LockHeld naming who holds it."""
         body = self._fresh()
+        found = self.read()
+        if found is not None and holder_from(found[0]).expires > self.clock():
+            # Look first, so that a store that ignored conditional headers could still
+            # not take a live lease from its holder.
+            raise LockHeld(self.url, holder_from(found[0]))
         for _ in range(5):
             etag = self._put(body, {"IfNoneMatch": "*"})
             if etag is not None:
-                return self._held(body, etag)
+                return self._confirm(body, etag)
             found = self.read()
             if found is None:
                 continue  # released meanwhile: try again
@@ -170,9 +175,20 @@ class S3Lease:
             if etag is not None:
                 if self.log:
                     self.log(f"took over the expired lock of {holder}")
-                return self._held(body, etag)
+                return self._confirm(body, etag)
         found = self.read()
         raise LockHeld(self.url, holder_from(found[0]) if found else None)
+
+    def _confirm(self, body: dict[str, Any], etag: str) -> None:
+        """Read the lease back: ours, or the store does not honour conditional writes."""
+        found = self.read()
+        if found is None or found[0].get("id") != body["id"]:
+            raise StateError(
+                f"the lock {self.url} did not hold after it was written: the S3 store must "
+                "honour conditional writes (If-None-Match, If-Match), as AWS S3, SeaweedFS "
+                "and MinIO do"
+            )
+        self._held(body, etag)
 
     def _held(self, body: dict[str, Any], etag: str) -> None:
         self.lock_id = str(body["id"])

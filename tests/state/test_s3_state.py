@@ -130,3 +130,30 @@ def test_the_lease(bucket: tuple[Any, str]) -> None:
     first.acquire()  # free again
     first.release()
     assert first.read() is None
+
+
+class IgnoringConditions:
+    """A client whose store ignores If-Match / If-None-Match (as old S3 clones do)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def put_object(self, **kwargs: Any) -> Any:
+        kwargs.pop("IfMatch", None)
+        kwargs.pop("IfNoneMatch", None)
+        return self.inner.put_object(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_live_lease_is_not_taken_even_where_conditions_are_ignored(
+    bucket: tuple[Any, str],
+) -> None:
+    client, name = bucket
+    careless = IgnoringConditions(client)
+    first = S3Lease(careless, name, "lock.json", seconds=60)
+    first.acquire()
+    with pytest.raises(LockHeld):
+        S3Lease(careless, name, "lock.json", seconds=60).acquire()
+    first.release()
