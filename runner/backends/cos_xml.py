@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.backends.createjob import request_from_data
 from runner.jobs.errors import BadRequest
 from runner.jobs.models import JobRequest
 from runner.spec.models import Manifest, Operation, Report
@@ -340,30 +341,14 @@ def request_from(body: bytes) -> JobRequest:
     for required in ("ClientRequestToken", "Manifest", "Operation", "Priority", "Report"):
         if required not in found:
             raise BadRequest(f"MalformedXML: CreateJobRequest has no {required}")
-    report = found.get("Report") or {}
-    if not isinstance(report, dict):
+    if not isinstance(found.get("Report"), dict):
         raise BadRequest("MalformedXML: Report")
     try:
-        return JobRequest(
-            operation=Operation.model_validate(operation_from(found.get("Operation"))),
-            manifest=Manifest.model_validate(manifest_from(found.get("Manifest"))),
-            report=(
-                Report.model_validate(
-                    {
-                        "bucket": parse_resource(str(report.get("Bucket", "")))[0],
-                        **({"prefix": report["Prefix"]} if report.get("Prefix") else {}),
-                        "scope": "failed"
-                        if report.get("ReportScope") == "FailedTasksOnly"
-                        else "all",
-                    }
-                )
-                if report.get("Enabled") == "true"
-                else None
-            ),
-            priority=int(found.get("Priority") or 0),
-            confirmation_required=found.get("ConfirmationRequired") == "true",
-            description=found.get("Description") or "",
-            client_request_token=found.get("ClientRequestToken") or "",
+        return request_from_data(
+            found,
+            operation_from(found.get("Operation")),
+            manifest_from(found.get("Manifest")),
+            lambda arn: parse_resource(arn)[0],
         )
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"InvalidArgument: invalid CreateJob request: {exc}") from None

@@ -14,7 +14,7 @@ from runner.backends.base import JobService
 from runner.backends.local import LocalBackend
 from runner.cli.errors import CommandError
 from runner.engine.stores import StoreUnavailable
-from runner.spec.loader import SpecSet
+from runner.spec.loader import LoadedTarget, SpecSet
 
 
 def load_specs(folder: Path) -> SpecSet:
@@ -36,15 +36,21 @@ def project_root(folder: Path) -> Path:
     return resolved.parent if resolved.is_dir() or not resolved.exists() else resolved.parent.parent
 
 
-@contextlib.contextmanager
-def target_backend(folder: Path, target: str) -> Iterator[JobService]:
-    """The backend of any target named in ``folder``'s specs (local, aws or cos)."""
+def declared_target(folder: Path, target: str) -> LoadedTarget:
+    """The target called ``target`` in ``folder``'s specs, or a CommandError naming the known."""
     specs = load_specs(folder)
     loaded = specs.targets.get(target)
     if loaded is None:
         raise CommandError(
             f"unknown target {target!r}; declared: {', '.join(sorted(specs.targets))}"
         )
+    return loaded
+
+
+@contextlib.contextmanager
+def target_backend(folder: Path, target: str) -> Iterator[JobService]:
+    """The backend of any target named in ``folder``'s specs (local, aws or cos)."""
+    loaded = declared_target(folder, target)
     try:
         backend = open_backend(loaded, project_root(folder))
     except BackendUnavailable as exc:
@@ -60,12 +66,7 @@ def target_backend(folder: Path, target: str) -> Iterator[JobService]:
 @contextlib.contextmanager
 def local_backend(folder: Path, target: str) -> Iterator[LocalBackend]:
     """The backend of a local target named in ``folder``'s specs."""
-    specs = load_specs(folder)
-    loaded = specs.targets.get(target)
-    if loaded is None:
-        raise CommandError(
-            f"unknown target {target!r}; declared: {', '.join(sorted(specs.targets))}"
-        )
+    loaded = declared_target(folder, target)
     if loaded.kind != "local":
         raise CommandError(
             f"target {target!r} is {loaded.kind}: this version of batchctl runs jobs only on "

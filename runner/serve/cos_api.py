@@ -19,6 +19,7 @@ import urllib.parse
 from typing import Any
 
 from runner.backends import cos_xml
+from runner.backends.createjob import stored_request
 from runner.backends.local import LocalBackend
 from runner.jobs.errors import (
     BadRequest,
@@ -28,7 +29,7 @@ from runner.jobs.errors import (
     NotFound,
     TooManyRequests,
 )
-from runner.jobs.models import JobDetail, JobRequest, JobSummary
+from runner.jobs.models import JobDetail, JobSummary
 from runner.jobs.status import JobStatus
 
 PREFIX = "/jobs"
@@ -89,16 +90,7 @@ def list_member(job: JobSummary) -> dict[str, Any]:
 
 def job_descriptor(job: JobDetail, region: str, app_id: str, role: str) -> dict[str, Any]:
     """The ``Job`` of DescribeJob, echoing the creation request in COS's shapes."""
-    request = JobRequest.model_validate(
-        {
-            "operation": job.operation_params,
-            "manifest": job.manifest,
-            "report": job.report,
-            "priority": job.priority,
-            "confirmationRequired": job.confirmation_required,
-            "clientRequestToken": "x",
-        }
-    )
+    request = stored_request(job)
     manifest = request.manifest
     pinned = manifest.csv or manifest.inventory
     source = pinned.bucket if pinned else ""

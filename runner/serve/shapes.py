@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.backends.aws import generator_shape, operation_shape
+from runner.backends.createjob import request_from_data, stored_request
 from runner.jobs.errors import BadRequest
 from runner.jobs.models import JobDetail, JobRequest, JobSummary
-from runner.spec.models import Manifest, Operation, Report
 
 NAMESPACE = "http://awss3control.amazonaws.com/doc/2018-08-20/"
 _MAPS = {"UserMetadata"}
@@ -175,27 +175,8 @@ def create_request_from(body: bytes) -> tuple[JobRequest, list[dict[str, str]]]:
     """A CreateJob body as a JobRequest, and the job tags it carries."""
     data = parse_body(body)
     try:
-        report = data.get("Report") or {}
-        request = JobRequest(
-            operation=Operation.model_validate(operation_from(data.get("Operation") or {})),
-            manifest=Manifest.model_validate(manifest_from(data)),
-            report=(
-                Report.model_validate(
-                    {
-                        "bucket": _bucket(report.get("Bucket", "")),
-                        **({"prefix": report["Prefix"]} if report.get("Prefix") else {}),
-                        "scope": "failed"
-                        if report.get("ReportScope") == "FailedTasksOnly"
-                        else "all",
-                    }
-                )
-                if report.get("Enabled") == "true"
-                else None
-            ),
-            priority=int(data.get("Priority") or 0),
-            confirmation_required=data.get("ConfirmationRequired") == "true",
-            description=data.get("Description") or "",
-            client_request_token=data.get("ClientRequestToken") or "",
+        request = request_from_data(
+            data, operation_from(data.get("Operation") or {}), manifest_from(data), _bucket
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise BadRequest(f"invalid CreateJob request: {exc}") from None
@@ -289,16 +270,7 @@ def list_member(job: JobSummary) -> dict[str, Any]:
 
 def job_descriptor(job: JobDetail, account: str, region: str, role_arn: str) -> dict[str, Any]:
     """A JobDescriptor for DescribeJob."""
-    request = JobRequest.model_validate(
-        {
-            "operation": job.operation_params,
-            "manifest": job.manifest,
-            "report": job.report,
-            "priority": job.priority,
-            "confirmationRequired": job.confirmation_required,
-            "clientRequestToken": "x",
-        }
-    )
+    request = stored_request(job)
     manifest: dict[str, Any] = {}
     if request.manifest.generate is not None:
         manifest["ManifestGenerator"] = generator_shape(request.manifest.generate)
