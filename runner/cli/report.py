@@ -14,13 +14,20 @@ from runner.backends.local import LocalBackend
 from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.errors import CommandError
-from runner.cli.targets import load_specs, target_backend
+from runner.cli.targets import load_specs, project_root, target_backend
 from runner.jobs.errors import NotFound
 from runner.reconcile.model import LedgerRecord
 from runner.reports.completion import CompletionReport, ReportUnreadable, read_report
 from runner.reports.environment import UserTemplateError, render, render_user_template
 from runner.reports.views import job_view
-from runner.state import LocalState, State, StateError, StateLocation, state_location
+from runner.state import (
+    LocalState,
+    State,
+    StateError,
+    StateLocation,
+    state_location,
+    target_locations,
+)
 
 
 class ReportOutput(StrEnum):
@@ -31,17 +38,20 @@ class ReportOutput(StrEnum):
     json = "json"
 
 
-def _find(location: StateLocation, wanted: str, target: str | None) -> LedgerRecord | None:
-    state = State(location)
+def _records(location: StateLocation) -> list[LedgerRecord]:
     if isinstance(location, LocalState) and not (location.folder / "ledger.db").exists():
-        return None  # read-only: no ledger is made here
-    ledger = state.open_ledger()
+        return []  # read-only: no ledger is made here
+    ledger = State(location).open_ledger()
     try:
-        records = ledger.records()
+        return ledger.records()
     except StateError as exc:
         raise CommandError(str(exc)) from exc
     finally:
         ledger.close()
+
+
+def _find(places: list[StateLocation], wanted: str, target: str | None) -> LedgerRecord | None:
+    records = [r for place in places for r in _records(place)]
     for record in records:
         if record.job_id == wanted:
             return record
@@ -64,12 +74,13 @@ def report(
     ] = None,
 ) -> int:
     """Sum up a job's completion report: totals, failures by error code, the raw files."""
-    load_specs(folder)
+    specs = load_specs(folder)
     try:
         location = state_location(folder, state)
     except StateError as exc:
         raise CommandError(str(exc)) from exc
-    record = _find(location, name_or_id, target)
+    places = [location, *target_locations(specs, project_root(folder)).values()]
+    record = _find(places, name_or_id, target)
     job_id = record.job_id if record else name_or_id
     target_name = record.target if record else (target or "local")
     spec: dict[str, Any] | None = None

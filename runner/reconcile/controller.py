@@ -24,14 +24,16 @@ from runner.backends.traced import TracedService
 from runner.engine.lock import FileLock, LockHeld
 from runner.engine.worker import Worker
 from runner.reconcile.apply import ApplyResult, apply_plan
+from runner.reconcile.ledger import LedgerStore
 from runner.reconcile.model import ActionKind, DesiredJob, JobKey, Plan
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan as make_plan
 from runner.spec.errors import SpecInvalid
 from runner.spec.identity import immutable_fields, spec_hash
 from runner.spec.loader import SpecSet
-from runner.state import LocalState, State, StateLocation
+from runner.state import LocalState, State, StateLocation, target_locations
 from runner.state.lease import S3Lease
+from runner.state.routed import LockSet, RoutedLedger
 
 Log = Callable[[str], None]
 
@@ -84,12 +86,17 @@ class PassResult:
     calls: dict[str, int] = field(default_factory=dict)
 
 
-def acquire_with_wait(lock: FileLock | S3Lease, timeout: float, log: Log | None) -> None:
+def lock_lost(lock: FileLock | S3Lease | LockSet) -> bool:
+    """Whether a bucket lease among ``lock`` was taken over or unlocked while held."""
+    return bool(getattr(lock, "lost", False))
+
+
+def acquire_with_wait(lock: FileLock | S3Lease | LockSet, timeout: float, log: Log | None) -> None:
     """Take ``lock``, waiting up to ``timeout`` seconds and saying who holds it."""
     deadline = time.monotonic() + timeout
     told = False
     # A lease in a bucket costs a request to look at: ask about once a second, not five.
-    interval = 1.0 if isinstance(lock, S3Lease) else 0.2
+    interval = 0.2 if isinstance(lock, FileLock) else 1.0
     while True:
         try:
             lock.acquire()
@@ -126,14 +133,30 @@ class Controller:
         self.log = log
         self.trace = trace
         self.clock = clock
-        self.state = State(self.location, log=log)
-        self.lock = self.state.lock
+        found = jobsdir.load(folder)  # only for the targets that keep their own state
+        self.target_states = {} if found.errors else target_locations(found, self.project_root)
+        places = {str(self.location): State(self.location, log=log)}
+        for location in self.target_states.values():
+            places.setdefault(str(location), State(location, log=log))
+        self.lock: FileLock | S3Lease | LockSet = (
+            places[str(self.location)].lock
+            if len(places) == 1
+            else LockSet([(key, place.lock) for key, place in places.items()])
+        )
         acquire_with_wait(self.lock, lock_timeout, log)
         try:
-            self.ledger = self.state.open_ledger()
+            ledgers = {key: place.open_ledger() for key, place in places.items()}
         except BaseException:
             self.lock.release()
             raise
+        self.ledger: LedgerStore = (
+            ledgers[str(self.location)]
+            if len(places) == 1
+            else RoutedLedger(
+                ledgers[str(self.location)],
+                {t: ledgers[str(loc)] for t, loc in self.target_states.items()},
+            )
+        )
         self.services: dict[str, TracedService] = {}
         self._workers: list[tuple[threading.Thread, threading.Event, FileLock]] = []
         self.specs = SpecSet()
@@ -158,6 +181,11 @@ class Controller:
         unknown = self.replace_names - {j.job.metadata.name for j in specs.jobs}
         if unknown:
             raise ReconcileError(f"--replace names no job: {', '.join(sorted(unknown))}")
+        if target_locations(specs, self.project_root) != self.target_states:
+            raise ReconcileError(
+                "a Target's state block changed since this run started; run batchctl again "
+                "to use the new place"
+            )
         self.specs = specs
         self.desired = desired_jobs(specs)
 
@@ -195,7 +223,7 @@ class Controller:
         plan = self.plan()
         result = PassResult(plan)
         if apply and (plan.changes or plan.adoptions):
-            if self.state.lost():
+            if lock_lost(self.lock):
                 raise ReconcileError(
                     f"the lock on {self.location} was taken over or unlocked during this run; "
                     "nothing more is applied"

@@ -702,6 +702,29 @@ _ACCOUNT = r"[0-9]{12}"
 _ROLE_ARN = r"arn:[^:]+:iam::[0-9]{12}:role/.+"
 
 
+_STATE_URL = r"(s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?|[^:]+)"
+StateUrl = Annotated[
+    str,
+    _matcher(_STATE_URL, "must be s3://BUCKET/PREFIX or a folder path"),
+    Field(json_schema_extra={"pattern": f"^{_STATE_URL}$"}),
+]
+
+
+class StateConfig(Model):
+    """Where the ledger and the reconcile lock live."""
+
+    url: StateUrl
+    """s3://BUCKET/PREFIX (shared by a team) or a folder (relative to the project)."""
+    endpoint_url: EndpointUrl | None = None
+    """S3 endpoint instead of AWS's (or AWS_ENDPOINT_URL_S3 from the environment)."""
+    region: Region | None = None
+    """Region of the state bucket (else the environment's)."""
+    profile: str | None = None
+    """AWS profile with the credentials (else boto3's standard chain)."""
+    lease_seconds: int = Field(default=120, ge=15, le=3600)
+    """How long the lock lasts unless renewed; a reconcile renews it while it runs."""
+
+
 class AwsTarget(Model):
     """AWS S3 Batch Operations in one account and region."""
 
@@ -730,6 +753,8 @@ class AwsTarget(Model):
     """Bucket that receives manifests kept in the repository (manifest.file)."""
     s3_endpoint_url: EndpointUrl | None = None
     """S3 endpoint for the staging bucket instead of AWS's (with an endpointUrl of our own)."""
+    state: StateConfig | None = None
+    """Keep the ledger and lock of this target's jobs here instead of in the project's state."""
 
 
 _COS_ROLE = r"qcs::cam::uin/[0-9]+:roleName/.+"
@@ -767,6 +792,8 @@ class CosTarget(Model):
     """Bucket (name-APPID) that receives repository and generated manifests."""
     s3_endpoint_url: EndpointUrl | None = None
     """COS's S3-compatible endpoint (manifests, reports) instead of https://cos.REGION.myqcloud.com."""
+    state: StateConfig | None = None
+    """Keep the ledger and lock of this target's jobs here instead of in the project's state."""
 
 
 class TargetSpec(OneOf):

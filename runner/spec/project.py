@@ -12,37 +12,14 @@ each passing ``--state``::
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from runner.spec.errors import SpecError
 from runner.spec.loader import translate
-from runner.spec.models import EndpointUrl, Model, Region, _matcher
+from runner.spec.models import Model, StateConfig
 from runner.spec.yamlsource import parse_yaml
 
 PROJECT_FILE = "batchctl.yaml"
-_STATE_URL = r"(s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?|[^:]+)"
-StateUrl = Annotated[
-    str,
-    _matcher(_STATE_URL, "must be s3://BUCKET/PREFIX or a folder path"),
-    Field(json_schema_extra={"pattern": f"^{_STATE_URL}$"}),
-]
-
-
-class StateConfig(Model):
-    """Where the ledger and the reconcile lock live."""
-
-    url: StateUrl
-    """s3://BUCKET/PREFIX (shared by a team) or a folder (relative to the project)."""
-    endpoint_url: EndpointUrl | None = None
-    """S3 endpoint instead of AWS's (or AWS_ENDPOINT_URL_S3 from the environment)."""
-    region: Region | None = None
-    """Region of the state bucket (else the environment's)."""
-    profile: str | None = None
-    """AWS profile with the credentials (else boto3's standard chain)."""
-    lease_seconds: int = Field(default=120, ge=15, le=3600)
-    """How long the lock lasts unless renewed; a reconcile renews it while it runs."""
 
 
 class ProjectConfig(Model):

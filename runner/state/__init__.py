@@ -17,13 +17,22 @@ from typing import Any
 from runner import jobsdir
 from runner.engine.lock import FileLock
 from runner.reconcile.ledger import Ledger, LedgerStore
-from runner.spec.project import StateConfig
+from runner.spec.loader import SpecSet
+from runner.spec.models import StateConfig
 from runner.state.lease import S3Lease
 from runner.state.s3ledger import S3Ledger, StateError
 
 Log = Callable[[str], None]
 
-__all__ = ["LocalState", "S3State", "State", "StateError", "StateLocation", "state_location"]
+__all__ = [
+    "LocalState",
+    "S3State",
+    "State",
+    "StateError",
+    "StateLocation",
+    "state_location",
+    "target_locations",
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,17 @@ def state_location(folder: Path, option: str | None) -> StateLocation:
     if config is not None:
         return parse_location(config.url, root, config)
     return LocalState(root / ".batchctl")
+
+
+def target_locations(specs: SpecSet, root: Path) -> dict[str, StateLocation]:
+    """The targets that keep their own state (a ``state:`` block), and where."""
+    found: dict[str, StateLocation] = {}
+    for name, loaded in sorted(specs.targets.items()):
+        spec = loaded.target.spec
+        config = spec.aws.state if spec.aws else spec.cos.state if spec.cos else None
+        if config is not None:
+            found[name] = parse_location(config.url, root, config)
+    return found
 
 
 def s3_client(location: S3State) -> Any:
