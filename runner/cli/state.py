@@ -100,8 +100,8 @@ def show(
             found = current.lock.read()
             if found is not None:
                 holder = found[0]
-        else:
-            try:
+        elif isinstance(location, LocalState) and location.folder.exists():
+            try:  # an flock can only be seen by trying it
                 current.lock.acquire()
                 current.lock.release()
             except LockHeld as exc:

@@ -152,13 +152,3 @@ class State:
         if isinstance(self.location, S3State):
             return S3Ledger(self._client, self.location.bucket, self.location.key("ledger.json"))
         return Ledger(self.location.folder / "ledger.db")
-
-    def has_ledger(self) -> bool:
-        """Whether a ledger exists here already (without making one)."""
-        if isinstance(self.location, S3State):
-            return bool(self.open_ledger().records() or self.open_ledger().history())
-        return (self.location.folder / "ledger.db").exists()
-
-    def lost(self) -> bool:
-        """Whether a bucket lease was lost while held (taken over or unlocked)."""
-        return isinstance(self.lock, S3Lease) and self.lock.lost
