@@ -227,16 +227,7 @@ def _move(
                 shutil.move(leftover, f"{kept}{suffix}")
         return len(records), len(history), str(kept)
     assert isinstance(old, S3Ledger)
-    kept_key = source.key(f"ledger.migrated-{stamp}.json")
-    document = old.document()
-    old.client.put_object(
-        Bucket=source.bucket,
-        Key=kept_key,
-        Body=json.dumps(document, separators=(",", ":")).encode(),
-        ContentType="application/json",
-    )
-    old.client.delete_object(Bucket=source.bucket, Key=old.key)
-    return len(records), len(history), f"s3://{source.bucket}/{kept_key}"
+    return len(records), len(history), old.retire(stamp)
 
 
 def _key(record: object) -> tuple[object, ...]:

@@ -1,7 +1,9 @@
 """The ledger kept in a bucket, as Terraform's S3 backend keeps its state.
 
 One JSON document, ``<prefix>/ledger.json``: a format name, a lineage (fixed at
-creation), a serial (one more at every write), the records and the history.
+creation), a serial (one more at every write) and the records. The history of
+applied actions goes to one document a month, ``<prefix>/history/YYYY-MM.json``,
+so that the ledger a pass rewrites stays the size of the records (bench/state.py).
 Every write is conditional — ``If-Match`` on the ETag last read, or
 ``If-None-Match: *`` when the document does not exist yet — so two runners
 never overwrite each other: the one that loses the race reads the document
@@ -18,6 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -105,8 +108,15 @@ def upsert(doc: dict[str, Any], record: LedgerRecord, now: float) -> None:
     doc["records"].append(fresh)
 
 
+HISTORY_FORMAT = "batchctl-history/1"
+
+
+def _month(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
+
+
 class S3Ledger:
-    """The ledger as one JSON document in a bucket, written only conditionally."""
+    """The ledger as JSON documents in a bucket, written only conditionally."""
 
     def __init__(
         self,
@@ -120,46 +130,49 @@ class S3Ledger:
         self.bucket = bucket
         self.key = key
         self.clock = clock
-        self._doc: dict[str, Any] | None = None
-        self._etag: str | None = None
+        self.base = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        self._docs: dict[str, tuple[dict[str, Any], str | None]] = {}
 
     @property
     def url(self) -> str:
         """``s3://bucket/key``."""
         return f"s3://{self.bucket}/{self.key}"
 
-    # -- the document ------------------------------------------------------------
+    def _where(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
 
-    def _read(self) -> tuple[dict[str, Any], str | None]:
+    # -- documents ---------------------------------------------------------------
+
+    def _fresh(self, key: str) -> dict[str, Any]:
+        if key == self.key:
+            return {"format": FORMAT, "lineage": str(uuid.uuid4()), "serial": 0, "records": []}
+        return {"format": HISTORY_FORMAT, "entries": []}
+
+    def _read(self, key: str) -> tuple[dict[str, Any], str | None]:
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self.key)
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
             body = answer["Body"].read()
         except ClientError as exc:
             if missing(exc):
-                return {
-                    "format": FORMAT,
-                    "lineage": str(uuid.uuid4()),
-                    "serial": 0,
-                    "records": [],
-                    "history": [],
-                }, None
-            raise StateError(f"cannot read {self.url}: {exc}") from exc
+                return self._fresh(key), None
+            raise StateError(f"cannot read {self._where(key)}: {exc}") from exc
         except BotoCoreError as exc:
-            raise StateError(f"cannot read {self.url}: {exc}") from exc
+            raise StateError(f"cannot read {self._where(key)}: {exc}") from exc
         try:
             doc = json.loads(body)
         except ValueError:
-            raise StateError(f"{self.url} is not JSON: not a batchctl ledger") from None
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise StateError(f"{self.url} is not a batchctl ledger (format {FORMAT})")
+            raise StateError(f"{self._where(key)} is not JSON: not a batchctl ledger") from None
+        wanted = FORMAT if key == self.key else HISTORY_FORMAT
+        if not isinstance(doc, dict) or doc.get("format") != wanted:
+            raise StateError(f"{self._where(key)} is not a batchctl ledger (format {wanted})")
         return doc, str(answer["ETag"])
 
-    def _write(self, doc: dict[str, Any], etag: str | None) -> str:
+    def _write(self, key: str, doc: dict[str, Any], etag: str | None) -> str:
         condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         try:
             answer = self.client.put_object(
                 Bucket=self.bucket,
-                Key=self.key,
+                Key=key,
                 Body=json.dumps(doc, separators=(",", ":")).encode(),
                 ContentType="application/json",
                 **condition,
@@ -167,42 +180,66 @@ class S3Ledger:
         except ClientError as exc:
             if conflict(exc) or (etag and missing(exc)):
                 raise LostRace from exc
-            raise StateError(f"cannot write {self.url}: {exc}") from exc
+            raise StateError(f"cannot write {self._where(key)}: {exc}") from exc
         except BotoCoreError as exc:
-            raise StateError(f"cannot write {self.url}: {exc}") from exc
+            raise StateError(f"cannot write {self._where(key)}: {exc}") from exc
         return str(answer["ETag"])
 
-    def change(self, apply: Callable[[dict[str, Any]], None]) -> None:
-        """Apply ``apply`` to the document and write it; on a lost race, again on fresh state."""
-        if self._doc is None:
-            self._doc, self._etag = self._read()
+    def change(self, apply: Callable[[dict[str, Any]], None], key: str | None = None) -> None:
+        """Apply ``apply`` to a document and write it; on a lost race, again on fresh state.
+
+        The change is made on the document in hand (a copy of 10,000 records costs more
+        than the write); any failure drops it, so the next change starts from a fresh read.
+        """
+        key = key or self.key
         for attempt in range(MAX_ATTEMPTS):
-            doc = copy.deepcopy(self._doc)
+            held = self._docs.pop(key, None)
+            doc, etag = held if held is not None else self._read(key)
             apply(doc)
-            doc["serial"] = int(self._doc.get("serial", 0)) + 1
+            if key == self.key:
+                doc["serial"] = int(doc.get("serial", 0)) + 1
             try:
-                self._etag = self._write(doc, self._etag)
+                etag = self._write(key, doc, etag)
             except LostRace:
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-                self._doc, self._etag = self._read()
                 continue
-            self._doc = doc
+            self._docs[key] = (doc, etag)
             return
         raise StateError(
-            f"{self.url} kept changing under this run ({MAX_ATTEMPTS} attempts); nothing of "
-            "this change was written, and nothing was overwritten"
+            f"{self._where(key)} kept changing under this run ({MAX_ATTEMPTS} attempts); "
+            "nothing of this change was written, and nothing was overwritten"
         )
 
     def document(self) -> dict[str, Any]:
-        """The document as it is now (read afresh)."""
-        self._doc, self._etag = self._read()
-        return copy.deepcopy(self._doc)
+        """The ledger document as it is now (read afresh)."""
+        doc, etag = self._read(self.key)
+        self._docs[self.key] = (doc, etag)
+        return copy.deepcopy(doc)
+
+    def _history_keys(self) -> list[str]:
+        keys: list[str] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": f"{self.base}history/"}
+            if token:
+                params["ContinuationToken"] = token
+            try:
+                answer = self.client.list_objects_v2(**params)
+            except (ClientError, BotoCoreError) as exc:
+                raise StateError(
+                    f"cannot list {self._where(self.base + 'history/')}: {exc}"
+                ) from exc
+            keys += [str(o["Key"]) for o in answer.get("Contents", [])]
+            token = answer.get("NextContinuationToken")
+            if not token:
+                return sorted(keys)
 
     # -- the ledger --------------------------------------------------------------
 
     def records(self) -> list[LedgerRecord]:
         """Every recorded job (read afresh, so other runners' writes are seen)."""
-        doc = self.document()
+        doc, etag = self._read(self.key)
+        self._docs[self.key] = (doc, etag)
         found = [record_from(r) for r in doc["records"]]
         return sorted(found, key=lambda r: (r.target, r.name, r.generation))
 
@@ -218,13 +255,13 @@ class S3Ledger:
     def refresh(self, updates: Iterable[tuple[str, JobStatus, Counts, float | None]]) -> None:
         """Store the status and counts just observed, in one write (final records stay)."""
         by_id = {job_id: (s, c, t) for job_id, s, c, t in updates}
-        if self._doc is None:
-            self._doc, self._etag = self._read()
+        if self.key not in self._docs:
+            self._docs[self.key] = self._read(self.key)
         if not any(
             r["jobId"] in by_id
             and not JobStatus(r["status"]).final
             and _differs(r, *by_id[r["jobId"]])
-            for r in self._doc["records"]
+            for r in self._docs[self.key][0]["records"]
         ):
             return  # nothing new: no write, no serial spent
         now = self.clock()
@@ -247,32 +284,60 @@ class S3Ledger:
         self.change(apply)
 
     def note(self, target: str, name: str, action: str, job_id: str | None, detail: str) -> None:
-        """Remember an applied action."""
+        """Remember an applied action (in its month's history document)."""
+        at = self.clock()
         entry = {
-            "at": self.clock(),
+            "at": at,
             "target": target,
             "name": name,
             "action": action,
             "jobId": job_id,
             "detail": detail,
         }
-        self.change(lambda doc: doc["history"].append(entry))
+        key = f"{self.base}history/{_month(at)}.json"
+        self.change(lambda doc: doc["entries"].append(entry), key)
 
     def history(self) -> list[dict[str, object]]:
         """Every applied action, oldest first."""
-        return list(self.document()["history"])
+        entries: list[dict[str, object]] = []
+        for key in self._history_keys():
+            entries += self._read(key)[0]["entries"]
+        return sorted(entries, key=lambda e: float(str(e["at"])))
 
     def import_all(self, records: list[LedgerRecord], history: list[dict[str, object]]) -> None:
         """Fill an empty ledger with another's records and history (``state migrate``)."""
+        if self.records() or self._history_keys():
+            raise StateError(f"{self.url} is not empty; nothing was moved")
         now = self.clock()
+        months: dict[str, list[dict[str, object]]] = {}
+        for entry in history:
+            months.setdefault(_month(float(str(entry["at"]))), []).append(dict(entry))
+        for month, entries in sorted(months.items()):
+
+            def extend(doc: dict[str, Any], entries: list[dict[str, object]] = entries) -> None:
+                doc["entries"].extend(entries)
+
+            self.change(extend, f"{self.base}history/{month}.json")
 
         def apply(doc: dict[str, Any]) -> None:
-            if doc["records"] or doc["history"]:
-                raise StateError(f"{self.url} is not empty; nothing was moved")
             doc["records"] = [record_json(r, now) for r in records]
-            doc["history"] = [dict(h) for h in history]
 
         self.change(apply)
+
+    def retire(self, stamp: str) -> str:
+        """Move the ledger and its history under ``migrated-<stamp>/``; return where to."""
+        target = f"{self.base}migrated-{stamp}/"
+        for key in [self.key, *self._history_keys()]:
+            kept = target + key.removeprefix(self.base)
+            try:
+                self.client.copy_object(
+                    Bucket=self.bucket, Key=kept, CopySource={"Bucket": self.bucket, "Key": key}
+                )
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+            except (ClientError, BotoCoreError) as exc:
+                raise StateError(f"cannot move {self._where(key)} aside: {exc}") from exc
+        self._docs.clear()
+        return f"s3://{self.bucket}/{target}"
 
     def close(self) -> None:
         """Nothing to release (the client belongs to whoever opened it)."""

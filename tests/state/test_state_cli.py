@@ -68,7 +68,10 @@ def test_migrate_to_a_bucket_and_back(
     assert main(["plan", "--state", url]) == 0
     assert "0 to create" in capsys.readouterr().out
     assert main(["state", "migrate", "--state", url, "--to", str(project / "again")]) == 0
-    capsys.readouterr()
+    assert f"the old ledger is kept as {url}/migrated-" in capsys.readouterr().out
+    assert main(["state", "show", "--state", url, "-o", "json"]) == 0
+    moved_out = json.loads(capsys.readouterr().out)
+    assert (moved_out["records"], moved_out["history"]) == (0, 0)  # ledger and history moved aside
     assert main(["state", "show", "--state", str(project / "again")]) == 0
     assert "1 job record(s), 1 history entr(ies)" in capsys.readouterr().out
     assert main(["report", "tag-logs", "--state", str(project / "again"), "-o", "json"]) == 0
