@@ -157,3 +157,24 @@ def test_a_live_lease_is_not_taken_even_where_conditions_are_ignored(
     with pytest.raises(LockHeld):
         S3Lease(careless, name, "lock.json", seconds=60).acquire()
     first.release()
+
+
+def test_a_held_lease_is_renewed_while_it_runs(bucket: tuple[Any, str]) -> None:
+    import time
+
+    client, name = bucket
+    lease = S3Lease(client, name, "renewed/lock.json", seconds=0.6)  # renewed every 0.2 s
+    lease.acquire()
+    try:
+        first = lease.read()
+        assert first is not None
+        time.sleep(1.0)  # longer than the lease: only renewals keep it
+        later = lease.read()
+        assert later is not None
+        assert later[0]["id"] == lease.lock_id
+        assert later[0]["expires"] > first[0]["expires"] + 0.5
+        assert later[0]["expires"] > time.time()
+        assert not lease.lost
+    finally:
+        lease.release()
+    assert lease.read() is None
