@@ -115,6 +115,8 @@ def s3_client(location: S3State) -> Any:
     import boto3
     from botocore.config import Config
 
+    from runner.engine.stores.s3store import addressing_style
+
     session = boto3.Session(profile_name=location.profile) if location.profile else boto3.Session()
     return session.client(
         "s3",
@@ -122,7 +124,7 @@ def s3_client(location: S3State) -> Any:
         region_name=location.region,
         config=Config(
             retries={"mode": "standard", "max_attempts": 5},
-            s3={"addressing_style": "path"},
+            s3={"addressing_style": addressing_style(location.endpoint_url)},
             connect_timeout=10,
             read_timeout=60,
         ),

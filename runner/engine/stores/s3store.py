@@ -77,6 +77,18 @@ class _Body(io.RawIOBase):
         super().close()
 
 
+# COS refuses path-style requests for buckets created since 2024-01-01 (its "bucket domain
+# security" notice): its own hosts get virtual-hosted requests. Everything else (AWS, MinIO,
+# SeaweedFS, a server on 127.0.0.1) gets path-style, which works without wildcard DNS.
+_VIRTUAL_ONLY = (".myqcloud.com", ".tencentcos.cn")
+
+
+def addressing_style(endpoint_url: str | None) -> str:
+    """``virtual`` for endpoints that refuse path-style requests (COS), else ``path``."""
+    host = urllib.parse.urlsplit(endpoint_url or "").hostname or ""
+    return "virtual" if host.endswith(_VIRTUAL_ONLY) else "path"
+
+
 class S3Store:
     """An object store on an S3 endpoint."""
 
@@ -96,7 +108,7 @@ class S3Store:
         config = Config(
             max_pool_connections=max(10, pool + 4),
             retries={"mode": "adaptive", "max_attempts": max_attempts},
-            s3={"addressing_style": "path"},
+            s3={"addressing_style": addressing_style(endpoint_url)},
             connect_timeout=10,
             read_timeout=120,
             tcp_keepalive=True,
@@ -123,8 +135,9 @@ class S3Store:
                 credentials["aws_secret_access_key"],
                 credentials.get("aws_session_token"),
             )
-        self.lean: LeanS3 | None = None
-        if self._static is not None or self._session_credentials is not None:
+        self.lean: LeanS3 | None = None  # speaks path-style only
+        path_style = addressing_style(endpoint_url) == "path"
+        if path_style and (self._static is not None or self._session_credentials is not None):
             self.lean = LeanS3(endpoint_url, region, self._credentials, max_attempts=max_attempts)
 
     def _credentials(self) -> tuple[str, str, str | None]:
