@@ -89,6 +89,14 @@ VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show the A
 LockTimeoutOption = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for the reconcile lock.")
 ]
+NoLockOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-lock",
+        help="Read only: take no lock and write nothing to the state (for a read-only role, "
+        "such as plans of pull requests).",
+    ),
+]
 
 
 def _stamp() -> str:
@@ -108,6 +116,7 @@ def controller(
     replace: list[str] | None = None,
     verbose: bool = False,
     lock_timeout: float = 0.0,
+    read_only: bool = False,
 ) -> Iterator[Controller]:
     """A Controller, with every failure turned into a message and an exit code."""
     try:
@@ -129,6 +138,7 @@ def controller(
             log=lambda text: _err(f"{_stamp()} {text}"),
             trace=(lambda text: _err(f"api: {text}")) if verbose else None,
             lock_timeout=lock_timeout,
+            read_only=read_only,
         )
     except StateError as exc:
         raise CommandError(str(exc)) from exc
@@ -175,6 +185,7 @@ def plan(
     replace: ReplaceOption = None,
     verbose: VerboseOption = False,
     lock_timeout: LockTimeoutOption = 0.0,
+    no_lock: NoLockOption = False,
 ) -> int:
     """Show what a reconcile pass would do; change nothing."""
     with controller(
@@ -184,6 +195,7 @@ def plan(
         replace=replace,
         verbose=verbose,
         lock_timeout=lock_timeout,
+        read_only=no_lock,
     ) as ctl:
         result = ctl.run_pass(apply=False)
     typer.echo(render_plan(result.plan, output))
@@ -335,9 +347,12 @@ def status(
     state: StateOption = None,
     verbose: VerboseOption = False,
     lock_timeout: LockTimeoutOption = 0.0,
+    no_lock: NoLockOption = False,
 ) -> int:
     """The state of every managed job; exit 4 when one is Failed or Blocked."""
-    with controller(folder, state=state, verbose=verbose, lock_timeout=lock_timeout) as ctl:
+    with controller(
+        folder, state=state, verbose=verbose, lock_timeout=lock_timeout, read_only=no_lock
+    ) as ctl:
         result = ctl.run_pass(apply=False)
     view = {**plan_view(result.plan), "generatedAt": _stamp()}
     if template is not None:

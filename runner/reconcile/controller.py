@@ -24,7 +24,7 @@ from runner.backends.traced import TracedService
 from runner.engine.lock import FileLock, LockHeld
 from runner.engine.worker import Worker
 from runner.reconcile.apply import ApplyResult, apply_plan
-from runner.reconcile.ledger import LedgerStore
+from runner.reconcile.ledger import LedgerStore, ReadOnlyLedger
 from runner.reconcile.model import ActionKind, DesiredJob, JobKey, Plan
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan as make_plan
@@ -124,6 +124,7 @@ class Controller:
         trace: Log | None = None,
         lock_timeout: float = 0.0,
         clock: Callable[[], float] = time.time,
+        read_only: bool = False,
     ) -> None:
         self.folder = folder
         self.project_root = folder.resolve().parent
@@ -143,7 +144,9 @@ class Controller:
             if len(places) == 1
             else LockSet([(key, place.lock) for key, place in places.items()])
         )
-        acquire_with_wait(self.lock, lock_timeout, log)
+        self.read_only = read_only
+        if not read_only:
+            acquire_with_wait(self.lock, lock_timeout, log)
         try:
             ledgers = {key: place.open_ledger() for key, place in places.items()}
         except BaseException:
@@ -157,6 +160,8 @@ class Controller:
                 {t: ledgers[str(loc)] for t, loc in self.target_states.items()},
             )
         )
+        if read_only:
+            self.ledger = ReadOnlyLedger(self.ledger)
         self.services: dict[str, TracedService] = {}
         self._workers: list[tuple[threading.Thread, threading.Event, FileLock]] = []
         self.specs = SpecSet()
@@ -222,6 +227,8 @@ class Controller:
         self.load()
         plan = self.plan()
         result = PassResult(plan)
+        if apply and self.read_only:
+            raise ReconcileError("a read-only run (--no-lock) cannot apply")
         if apply and (plan.changes or plan.adoptions):
             if lock_lost(self.lock):
                 raise ReconcileError(

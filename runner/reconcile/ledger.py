@@ -81,6 +81,40 @@ class LedgerStore(Protocol):
         ...
 
 
+class ReadOnlyLedger:
+    """A ledger to read only (``plan --no-lock``): what is observed is not written back."""
+
+    def __init__(self, inner: LedgerStore) -> None:
+        self.inner = inner
+
+    def records(self) -> list[LedgerRecord]:
+        """Every recorded job."""
+        return self.inner.records()
+
+    def record(self, record: LedgerRecord) -> None:
+        """Refused: nothing is written without the lock."""
+        raise PermissionError("the ledger was opened read-only (--no-lock)")
+
+    def refresh_from(self, observed: Iterable[ObservedJob]) -> None:
+        """Nothing: the plan uses what it observed; the ledger is refreshed by locked runs."""
+
+    def note(self, target: str, name: str, action: str, job_id: str | None, detail: str) -> None:
+        """Refused: nothing is written without the lock."""
+        raise PermissionError("the ledger was opened read-only (--no-lock)")
+
+    def history(self) -> list[dict[str, object]]:
+        """Every applied action, oldest first."""
+        return self.inner.history()
+
+    def import_all(self, records: list[LedgerRecord], history: list[dict[str, object]]) -> None:
+        """Refused: nothing is written without the lock."""
+        raise PermissionError("the ledger was opened read-only (--no-lock)")
+
+    def close(self) -> None:
+        """Close the ledger underneath."""
+        self.inner.close()
+
+
 class Ledger:
     """The SQLite ledger of one state folder."""
 

@@ -109,6 +109,15 @@ def test_state_from_batchctl_yaml_unlock_and_errors(
     err = capsys.readouterr().err
     assert f"another reconcile holds s3://{bucket}/p/lock.json" in err
     assert f"lock ID {stuck.lock_id}" in err
+    # a read-only plan neither waits for the lock nor writes the ledger
+    from runner.state.s3ledger import S3Ledger
+
+    serial = S3Ledger(client, bucket, "p/ledger.json").document()["serial"]
+    assert main(["plan", "--no-lock"]) == 0
+    assert "0 to create" in capsys.readouterr().out
+    assert main(["status", "--no-lock"]) == 0
+    capsys.readouterr()
+    assert S3Ledger(client, bucket, "p/ledger.json").document()["serial"] == serial
     assert main(["state", "unlock", "wrong-id"]) == 1
     assert f"has ID {stuck.lock_id}, not wrong-id" in capsys.readouterr().err
     assert main(["state", "unlock", str(stuck.lock_id)]) == 0
