@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from runner import jobsdir
 from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
 from runner.cli.errors import CommandError
@@ -160,11 +161,7 @@ def migrate(
 ) -> int:
     """Move the ledger to another place (a folder or a bucket) without losing a record."""
     source = _location(folder, state)
-    config = None
-    with contextlib.suppress(SpecInvalid):
-        from runner import jobsdir
-
-        config = jobsdir.load_project(folder.resolve().parent).state
+    config = jobsdir.load_project(folder.resolve().parent).state  # valid: _location read it
     with _errors():
         target = parse_location(to, Path.cwd(), config)
         if str(target) == str(source):
@@ -207,10 +204,7 @@ def _move(
             new.import_all(records, history)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        copied = new.records()
-        if [_key(r) for r in copied] != [_key(r) for r in records] or len(new.history()) != len(
-            history
-        ):
+        if new.records() != records or len(new.history()) != len(history):
             raise CommandError(
                 f"the copy at {target} does not match {source}; the old ledger is untouched"
             )
@@ -228,23 +222,3 @@ def _move(
         return len(records), len(history), str(kept)
     assert isinstance(old, S3Ledger)
     return len(records), len(history), old.retire(stamp)
-
-
-def _key(record: object) -> tuple[object, ...]:
-    from runner.reconcile.model import LedgerRecord
-
-    assert isinstance(record, LedgerRecord)
-    return (
-        record.target,
-        record.name,
-        record.generation,
-        record.job_id,
-        record.spec_hash,
-        record.status,
-        record.counts,
-        record.created,
-        record.immutable,
-        record.staged,
-        record.report,
-        record.slot,
-    )

@@ -33,6 +33,7 @@ from runner.jobs.models import JobDetail, JobSummary
 from runner.jobs.status import JobStatus
 
 PREFIX = "/jobs"
+_BAD_REQUEST_CODES = frozenset({"InvalidArgument", "MalformedXML", "InvalidRequest"})
 
 
 def error_status(exc: JobServiceError) -> tuple[int, str]:
@@ -44,10 +45,9 @@ def error_status(exc: JobServiceError) -> tuple[int, str]:
     if isinstance(exc, TooManyRequests):
         return 503, "SlowDown"
     if isinstance(exc, BadRequest):
+        # cos_xml and CosApi start their messages with the COS code they mean
         code = exc.message.split(":", 1)[0]
-        return 400, code if code in {"InvalidArgument", "MalformedXML", "InvalidRequest"} else (
-            "InvalidArgument"
-        )
+        return 400, code if code in _BAD_REQUEST_CODES else "InvalidArgument"
     return 500, "InternalError"
 
 
