@@ -87,6 +87,10 @@ def operation_shape(operation: Operation) -> dict[str, Any]:
             params["CannedAccessControlList"] = copy.canned_acl
         if copy.checksum_algorithm:
             params["ChecksumAlgorithm"] = copy.checksum_algorithm
+        if copy.modified_since:
+            params["ModifiedSinceConstraint"] = copy.modified_since
+        if copy.unmodified_since:
+            params["UnModifiedSinceConstraint"] = copy.unmodified_since
         if copy.metadata is not None:
             m = copy.metadata
             meta = {

@@ -149,6 +149,12 @@ def operation_shape(op: Operation, region: str, app_id: str) -> dict[str, Any]:
             params["StorageClass"] = copy.storage_class
         if copy.canned_acl:
             params["CannedAccessControlList"] = copy.canned_acl
+        # The reference types these "Timestamp" without a format; the Go SDK and Terraform
+        # send integers, read here as epoch seconds (unverified against the service).
+        if copy.modified_since:
+            params["ModifiedSinceConstraint"] = int(copy.modified_since.timestamp())
+        if copy.unmodified_since:
+            params["UnModifiedSinceConstraint"] = int(copy.unmodified_since.timestamp())
         return {"COSPutObjectCopy": params}
     if op.restore is not None:
         return {
@@ -252,6 +258,16 @@ def _tags(value: Any) -> dict[str, str]:
     return tags
 
 
+def _moment(value: str) -> datetime:
+    """Epoch seconds (what COS's SDKs send) or an ISO-8601 time."""
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value), UTC)
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"InvalidArgument: {value!r} is not a time") from None
+
+
 def operation_from(found: Any) -> dict[str, Any]:
     """Our operation (as spec data) from an ``<Operation>``."""
     if not isinstance(found, dict) or len(found) != 1:
@@ -299,6 +315,12 @@ def operation_from(found: Any) -> dict[str, Any]:
             copy["storageClass"] = params["StorageClass"]
         if params.get("CannedAccessControlList"):
             copy["cannedAcl"] = params["CannedAccessControlList"]
+        for ours, theirs in (
+            ("modifiedSince", "ModifiedSinceConstraint"),
+            ("unmodifiedSince", "UnModifiedSinceConstraint"),
+        ):
+            if params.get(theirs):
+                copy[ours] = _moment(str(params[theirs]))
         return {"copy": copy}
     if name == "COSInitiateRestoreObject":
         return {

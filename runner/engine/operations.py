@@ -97,7 +97,17 @@ def task_function(
         destination = op.copy_.bucket
         prefix = op.copy_.prefix or ""
 
+        since, until = op.copy_.modified_since, op.copy_.unmodified_since
+
         def copy(bucket: str, key: str, version: str | None) -> str | None:
+            if since or until:
+                # One HEAD per object, only with a condition: every store answers it, where
+                # S3's copy-source conditions would need each store to honour them.
+                changed = store.head(bucket, key, version).last_modified
+                if since and changed <= since:
+                    raise StoreError(412, "PreconditionFailed", f"not modified since {since}")
+                if until and changed > until:
+                    raise StoreError(412, "PreconditionFailed", f"modified since {until}")
             store.copy(bucket, key, version, destination, prefix + key, options)
             return None
 

@@ -79,6 +79,8 @@ def operation_from(data: dict[str, Any]) -> dict[str, Any]:
             ("cannedAcl", "CannedAccessControlList"),
             ("checksumAlgorithm", "ChecksumAlgorithm"),
             ("metadataDirective", "MetadataDirective"),
+            ("modifiedSince", "ModifiedSinceConstraint"),
+            ("unmodifiedSince", "UnModifiedSinceConstraint"),
         ):
             if params.get(theirs):
                 copy[ours] = params[theirs]

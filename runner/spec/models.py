@@ -436,6 +436,10 @@ class CopyOperation(Model):
     """Canned ACL of the copies."""
     checksum_algorithm: ChecksumAlgorithm | None = None
     """Checksum the service computes and stores on the copies."""
+    modified_since: Timestamp | None = None
+    """Copy only objects modified after this time; the others fail with 412."""
+    unmodified_since: Timestamp | None = None
+    """Copy only objects not modified after this time; the others fail with 412."""
 
     @model_validator(mode="after")
     def _directives(self) -> CopyOperation:
@@ -443,6 +447,12 @@ class CopyOperation(Model):
             raise ValueError("metadata is only written with metadataDirective: REPLACE")
         if self.tags is not None and self.tagging_directive != "REPLACE":
             raise ValueError("tags are only written with taggingDirective: REPLACE")
+        if (
+            self.modified_since
+            and self.unmodified_since
+            and self.modified_since >= self.unmodified_since
+        ):
+            raise ValueError("modifiedSince must be earlier than unmodifiedSince")
         return self
 
 

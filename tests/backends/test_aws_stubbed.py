@@ -63,6 +63,13 @@ OPERATIONS: list[dict[str, Any]] = [
         }
     },
     {"copy": {"bucket": "dst"}},
+    {
+        "copy": {
+            "bucket": "dst",
+            "modifiedSince": "2024-01-01T00:00:00Z",
+            "unmodifiedSince": "2025-01-01T00:00:00Z",
+        }
+    },
     {"tag": {"tags": {"k": "v"}}},
     {"untag": {}},
     {"acl": {"canned": "public-read"}},

@@ -47,6 +47,13 @@ OPERATIONS = [
             "tags": {"class": "archive", "year": "2024"},
         }
     },
+    {
+        "copy": {
+            "bucket": "dst-1250000000",
+            "modifiedSince": "2024-01-01T00:00:00Z",
+            "unmodifiedSince": "2025-06-30T12:00:00Z",
+        }
+    },
     {"restore": {"days": 7, "tier": "BULK"}},
     {"restore": {"days": 365, "tier": "STANDARD"}},
     {"delete": {}},

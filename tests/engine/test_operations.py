@@ -88,3 +88,35 @@ def test_invoke_runs_a_command_per_object(engine: Engine, store: DirStore, tmp_p
     rows = {r[1]: r for r in engine.iter_results(engine.job_row(job_id).pk, failed_only=False)}
     assert rows["ok"][3:] == (1, 200, "", "handled ok")
     assert rows["bad"][3:] == (2, 200, "PermanentFailure", "cannot handle logs/bad")
+
+
+def test_copy_conditions_on_the_modification_time(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from runner.engine.operations import task_function
+    from runner.spec.models import Operation
+
+    now = [datetime(2024, 1, 1, tzinfo=UTC).timestamp()]
+    store = DirStore(tmp_path / "objects", clock=lambda: now[0])
+    store.create_bucket("logs")
+    store.create_bucket("archive")
+    store.put("logs", "old.txt", b"o")
+    now[0] = datetime(2024, 6, 1, tzinfo=UTC).timestamp()
+    store.put("logs", "new.txt", b"n")
+    since = task_function(
+        store,
+        Operation.model_validate({"copy": {"bucket": "archive", "modifiedSince": "2024-03-01"}}),
+    )
+    old, new = since("logs", "old.txt", None), since("logs", "new.txt", None)
+    assert (old.succeeded, old.http, old.code) == (False, 412, "PreconditionFailed")
+    assert new.succeeded
+    until = task_function(
+        store,
+        Operation.model_validate(
+            {"copy": {"bucket": "archive", "prefix": "u/", "unmodifiedSince": "2024-03-01"}}
+        ),
+    )
+    assert until("logs", "old.txt", None).succeeded
+    assert until("logs", "new.txt", None).http == 412
+    assert sorted(o.key for o in store.list("archive", "")) == ["new.txt", "u/old.txt"]
+    store.close()
