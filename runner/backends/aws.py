@@ -39,7 +39,7 @@ from runner.jobs.errors import (
 from runner.jobs.models import FailureReason, JobDetail, JobPage, JobRequest, JobSummary, Progress
 from runner.jobs.status import JobStatus
 from runner.spec.identity import parse_marker
-from runner.spec.models import AwsTarget, CsvManifest, GenerateManifest, Operation
+from runner.spec.models import AwsTarget, CsvManifest, GenerateManifest, ObjectMetadata, Operation
 
 _NOT_FOUND = {"NotFoundException", "NoSuchJob", "NoSuchJobException"}
 _BAD = {"BadRequestException", "InvalidRequestException", "InvalidRequest", "ValidationException"}
@@ -91,8 +91,8 @@ def operation_shape(operation: Operation) -> dict[str, Any]:
             params["ModifiedSinceConstraint"] = copy.modified_since
         if copy.unmodified_since:
             params["UnModifiedSinceConstraint"] = copy.unmodified_since
-        if copy.metadata is not None:
-            m = copy.metadata
+        if copy.metadata is not None or copy.encryption:
+            m = copy.metadata or ObjectMetadata()
             meta = {
                 "CacheControl": m.cache_control,
                 "ContentDisposition": m.content_disposition,
@@ -101,6 +101,7 @@ def operation_shape(operation: Operation) -> dict[str, Any]:
                 "ContentType": m.content_type,
                 "HttpExpiresDate": m.expires,
                 "UserMetadata": dict(m.user) or None,
+                "SSEAlgorithm": copy.encryption,
             }
             params["NewObjectMetadata"] = {k: v for k, v in meta.items() if v is not None}
         if copy.tagging_directive == "REPLACE":

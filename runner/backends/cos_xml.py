@@ -16,7 +16,7 @@ from typing import Any
 from runner.backends.createjob import request_from_data
 from runner.jobs.errors import BadRequest
 from runner.jobs.models import JobRequest
-from runner.spec.models import Manifest, Operation, Report
+from runner.spec.models import Manifest, ObjectMetadata, Operation, Report
 
 CSV_FORMAT = "COSBatchOperations_CSV_V1"
 INVENTORY_FORMAT = "COSInventoryReport_CSV_V1"
@@ -128,8 +128,8 @@ def operation_shape(op: Operation, region: str, app_id: str) -> dict[str, Any]:
         if copy.prefix:
             params |= {"PrefixReplace": True, "ResourcesPrefix": "", "TargetKeyPrefix": copy.prefix}
         params["MetadataDirective"] = "Replaced" if copy.metadata_directive == "REPLACE" else "Copy"
-        if copy.metadata is not None:
-            m = copy.metadata
+        if copy.metadata is not None or copy.encryption:
+            m = copy.metadata or ObjectMetadata()
             params["NewObjectMetadata"] = {
                 "CacheControl": m.cache_control,
                 "ContentDisposition": m.content_disposition,
@@ -138,6 +138,7 @@ def operation_shape(op: Operation, region: str, app_id: str) -> dict[str, Any]:
                 "HttpExpiresDate": m.expires.strftime("%a, %d %b %Y %H:%M:%S GMT")
                 if m.expires
                 else None,
+                "SSEAlgorithm": copy.encryption,
                 "UserMetadata": [{"Key": k, "Value": v} for k, v in m.user.items()] or None,
             }
         params["TaggingDirective"] = "Replaced" if copy.tagging_directive == "REPLACE" else "Copy"
@@ -287,6 +288,8 @@ def operation_from(found: Any) -> dict[str, Any]:
                 copy["prefix"] = params["TargetKeyPrefix"]
         copy["metadataDirective"] = _directive(params.get("MetadataDirective"), "MetadataDirective")
         meta = params.get("NewObjectMetadata")
+        if isinstance(meta, dict) and meta.get("SSEAlgorithm"):
+            copy["encryption"] = meta.pop("SSEAlgorithm")
         if isinstance(meta, dict) and meta:
             fields = {
                 "cacheControl": "CacheControl",

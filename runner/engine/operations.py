@@ -80,6 +80,7 @@ def _copy_options(operation: Operation) -> CopyOptions:
         storage_class=copy.storage_class,
         canned_acl=copy.canned_acl,
         checksum_algorithm=copy.checksum_algorithm,
+        encryption=copy.encryption,
     )
 
 

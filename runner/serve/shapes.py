@@ -85,6 +85,8 @@ def operation_from(data: dict[str, Any]) -> dict[str, Any]:
             if params.get(theirs):
                 copy[ours] = params[theirs]
         meta = params.get("NewObjectMetadata")
+        if isinstance(meta, dict) and meta.get("SSEAlgorithm"):
+            copy["encryption"] = meta.pop("SSEAlgorithm")
         if isinstance(meta, dict) and meta:
             fields = {
                 "cacheControl": "CacheControl",

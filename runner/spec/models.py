@@ -436,6 +436,8 @@ class CopyOperation(Model):
     """Canned ACL of the copies."""
     checksum_algorithm: ChecksumAlgorithm | None = None
     """Checksum the service computes and stores on the copies."""
+    encryption: Literal["AES256"] | None = None
+    """Server-side encryption of the copies with keys the service manages (SSE-S3, SSE-COS)."""
     modified_since: Timestamp | None = None
     """Copy only objects modified after this time; the others fail with 412."""
     unmodified_since: Timestamp | None = None

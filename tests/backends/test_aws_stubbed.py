@@ -68,6 +68,7 @@ OPERATIONS: list[dict[str, Any]] = [
             "bucket": "dst",
             "modifiedSince": "2024-01-01T00:00:00Z",
             "unmodifiedSince": "2025-01-01T00:00:00Z",
+            "encryption": "AES256",
         }
     },
     {"tag": {"tags": {"k": "v"}}},

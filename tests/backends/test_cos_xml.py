@@ -52,6 +52,7 @@ OPERATIONS = [
             "bucket": "dst-1250000000",
             "modifiedSince": "2024-01-01T00:00:00Z",
             "unmodifiedSince": "2025-06-30T12:00:00Z",
+            "encryption": "AES256",
         }
     },
     {"restore": {"days": 7, "tier": "BULK"}},

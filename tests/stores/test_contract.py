@@ -84,6 +84,15 @@ def test_copy_directives(store: ObjectStore, request: pytest.FixtureRequest) -> 
     assert store.get_acl("dst", "k2") == "public-read"
 
 
+def test_copy_with_server_side_encryption(store: ObjectStore) -> None:
+    store.put("src", "plain", b"data")
+    assert store.head("src", "plain").encryption in (None, "AES256")  # some stores always encrypt
+    store.copy("src", "plain", None, "dst", "sealed", CopyOptions(encryption="AES256"))
+    assert store.head("dst", "sealed").encryption == "AES256"
+    with store.open("dst", "sealed") as stream:
+        assert stream.read() == b"data"
+
+
 def test_restore_only_archived_objects(store: ObjectStore, request: pytest.FixtureRequest) -> None:
     deviation(request, seaweedfs="has no RestoreObject (MethodNotAllowed)")
     store.put("src", "hot", b"x")

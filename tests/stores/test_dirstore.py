@@ -103,3 +103,22 @@ def test_keys_cannot_leave_the_bucket(dir_store: DirStore, key: str) -> None:
     with pytest.raises(StoreError) as raised:
         dir_store.put("b", key, b"x")
     assert raised.value.http_status == 400
+
+
+def test_a_store_from_before_encryption_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    from runner.engine.stores.base import CopyOptions
+
+    old = DirStore(tmp_path / "objects")
+    old.create_bucket("b")
+    old.put("b", "k", b"x")
+    db = old._db_path
+    old.close()
+    with sqlite3.connect(db) as conn:  # as a store written by an earlier batchctl
+        conn.execute("ALTER TABLE objects DROP COLUMN encryption")
+    reopened = DirStore(tmp_path / "objects")
+    assert reopened.head("b", "k").encryption is None
+    reopened.copy("b", "k", None, "b", "k2", CopyOptions(encryption="AES256"))
+    assert reopened.head("b", "k2").encryption == "AES256"
+    reopened.close()

@@ -52,6 +52,7 @@ class ObjectInfo:
     content_type: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     restore_until: datetime | None = None
+    encryption: str | None = None  # server-side encryption (AES256), when the store says
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class CopyOptions:
     storage_class: str | None = None
     canned_acl: str | None = None
     checksum_algorithm: str | None = None
+    encryption: str | None = None
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS objects (
     etag TEXT,
     stamp TEXT,
     checksums TEXT,
+    encryption TEXT,
     PRIMARY KEY (bucket, key, version_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_latest ON objects (bucket, key) WHERE is_latest = 1;
@@ -126,6 +127,9 @@ class DirStore:
         self._clock = clock
         conn = self._conn()
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(objects)")}
+        if "encryption" not in columns:  # a store made before copies could be encrypted
+            conn.execute("ALTER TABLE objects ADD COLUMN encryption TEXT")
 
     # -- connections and sessions -------------------------------------------
 
@@ -260,7 +264,7 @@ class DirStore:
     _COLUMNS = (
         "version_id, is_latest, delete_marker, blob, last_modified, storage_class, content_type, "
         "metadata, tags, acl, lock_mode, lock_until, legal_hold, restore_until, etag, stamp, "
-        "checksums"
+        "checksums, encryption"
     )
 
     def _row(self, bucket: str, key: str, version_id: str | None) -> dict[str, Any] | None:
@@ -363,6 +367,7 @@ class DirStore:
             content_type=row["content_type"] if row else None,
             metadata=json.loads(row["metadata"]) if row and row["metadata"] else {},
             restore_until=_dt(row["restore_until"]) if row else None,
+            encryption=row["encryption"] if row else None,
         )
 
     # -- buckets -------------------------------------------------------------
@@ -702,6 +707,9 @@ class DirStore:
             "storage_class": storage_class if storage_class != "STANDARD" else None,
             "acl": options.canned_acl,
             "checksums": checksums,
+            # Files here are not encrypted; the attribute records what was asked, as S3 reports
+            # it, so that a campaign tested here reads the same on S3.
+            "encryption": options.encryption,
         }
         return self._install(dst_bucket, dst_key, tmp, attrs)
 

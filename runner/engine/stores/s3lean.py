@@ -325,6 +325,7 @@ def copy_headers(extra: dict[str, Any]) -> dict[str, str] | None:
         "ContentDisposition": "content-disposition",
         "ContentEncoding": "content-encoding",
         "ContentLanguage": "content-language",
+        "ServerSideEncryption": "x-amz-server-side-encryption",
     }
     headers: dict[str, str] = {}
     for name, value in extra.items():

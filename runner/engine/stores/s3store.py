@@ -224,6 +224,7 @@ class S3Store:
             content_type=head.get("ContentType"),
             metadata=metadata,
             restore_until=until,
+            encryption=head.get("ServerSideEncryption"),
         )
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
@@ -330,6 +331,8 @@ class S3Store:
             extra["ACL"] = options.canned_acl
         if options.checksum_algorithm:
             extra["ChecksumAlgorithm"] = options.checksum_algorithm
+        if options.encryption:
+            extra["ServerSideEncryption"] = options.encryption
         headers = copy_headers(extra) if self.lean is not None else None
         if self.lean is not None and headers is not None:
             try:
