@@ -125,8 +125,12 @@ def operation_shape(op: Operation, region: str, app_id: str) -> dict[str, Any]:
     if op.copy_ is not None:
         copy = op.copy_
         params: dict[str, Any] = {"TargetResource": resource(region, app_id, copy.bucket)}
-        if copy.prefix:
-            params |= {"PrefixReplace": True, "ResourcesPrefix": "", "TargetKeyPrefix": copy.prefix}
+        if copy.prefix or copy.strip_prefix:
+            params |= {
+                "PrefixReplace": True,
+                "ResourcesPrefix": copy.strip_prefix or "",
+                "TargetKeyPrefix": copy.prefix or "",
+            }
         params["MetadataDirective"] = "Replaced" if copy.metadata_directive == "REPLACE" else "Copy"
         if copy.metadata is not None or copy.encryption:
             m = copy.metadata or ObjectMetadata()
@@ -280,10 +284,7 @@ def operation_from(found: Any) -> dict[str, Any]:
         copy: dict[str, Any] = {"bucket": bucket}
         if params.get("PrefixReplace") == "true":
             if params.get("ResourcesPrefix"):
-                raise BadRequest(
-                    "InvalidArgument: the embedded engine adds a TargetKeyPrefix; it does not "
-                    "replace or strip a ResourcesPrefix"
-                )
+                copy["stripPrefix"] = params["ResourcesPrefix"]
             if params.get("TargetKeyPrefix"):
                 copy["prefix"] = params["TargetKeyPrefix"]
         copy["metadataDirective"] = _directive(params.get("MetadataDirective"), "MetadataDirective")

@@ -97,6 +97,7 @@ def task_function(
         options = _copy_options(op)
         destination = op.copy_.bucket
         prefix = op.copy_.prefix or ""
+        strip = op.copy_.strip_prefix or ""
 
         since, until = op.copy_.modified_since, op.copy_.unmodified_since
 
@@ -109,7 +110,10 @@ def task_function(
                     raise StoreError(412, "PreconditionFailed", f"not modified since {since}")
                 if until and changed > until:
                     raise StoreError(412, "PreconditionFailed", f"modified since {until}")
-            store.copy(bucket, key, version, destination, prefix + key, options)
+            # A plain string replace at the start, as COS's PrefixReplace does; a key without
+            # the prefix keeps its name (what COS does then is not documented).
+            name = key.removeprefix(strip) if strip else key
+            store.copy(bucket, key, version, destination, prefix + name, options)
             return None
 
         return _guard(copy)

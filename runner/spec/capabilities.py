@@ -49,6 +49,7 @@ class Capabilities:
     report_prefix_max_bytes: int
     invoke_with: str | None
     copy_content_language: bool
+    copy_strip_prefix: bool
 
 
 CAPABILITIES: dict[str, Capabilities] = {
@@ -65,6 +66,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         report_prefix_max_bytes=512,
         invoke_with="command",
         copy_content_language=True,
+        copy_strip_prefix=True,
     ),
     # S3 Batch Operations has no delete-object operation (reference §1.4).
     "aws": Capabilities(
@@ -80,6 +82,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         report_prefix_max_bytes=512,
         invoke_with="function",
         copy_content_language=True,
+        copy_strip_prefix=False,  # TargetKeyPrefix only adds
     ),
     # COS documents copy and restore; delete (COSDeleteObject) and tagging
     # (COSPutObjectTagging) appear in the newest API page and the Go SDK. The API
@@ -101,6 +104,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         report_prefix_max_bytes=256,
         invoke_with=None,
         copy_content_language=False,
+        copy_strip_prefix=True,  # PrefixReplace with ResourcesPrefix
     ),
 }
 
@@ -156,6 +160,8 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
             problems.append(
                 ((*op_path, "checksumAlgorithm"), f"copy checksums are not supported: {target}")
             )
+        if copy.strip_prefix and not caps.copy_strip_prefix:
+            problems.append(((*op_path, "stripPrefix"), f"stripPrefix is not supported: {target}"))
         if copy.metadata and copy.metadata.content_language and not caps.copy_content_language:
             problems.append(
                 (

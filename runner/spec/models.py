@@ -422,6 +422,8 @@ class CopyOperation(Model):
     """Destination bucket."""
     prefix: KeyPrefix | None = None
     """Prefix put before each destination key."""
+    strip_prefix: KeyPrefix | None = None
+    """Prefix taken off each source key first (with `prefix`: a replacement); local and cos."""
     storage_class: StorageClass | None = None
     """Storage class of the copies (the source's when omitted)."""
     metadata_directive: Literal["COPY", "REPLACE"] = "COPY"

@@ -32,6 +32,7 @@ OPERATIONS = [
         "copy": {
             "bucket": "dst-1250000000",
             "prefix": "archive/",
+            "stripPrefix": "2024/",
             "storageClass": "STANDARD_IA",
             "cannedAcl": "public-read",
             "metadataDirective": "REPLACE",
@@ -176,14 +177,6 @@ def test_the_reference_create_job_examples_are_read() -> None:
             "ETag is required",
         ),
         (DOC_CREATE.replace(b"<Priority>10", b"<Priority>-1"), "InvalidArgument"),
-        (
-            DOC_CREATE.replace(
-                b"</TargetResource>",
-                b"</TargetResource><PrefixReplace>true</PrefixReplace>"
-                b"<ResourcesPrefix>a/</ResourcesPrefix>",
-            ),
-            "does not replace or strip",
-        ),
         (
             DOC_CREATE.replace(
                 b"</TargetResource>", b"</TargetResource><MetadataDirective>Add</MetadataDirective>"

@@ -120,3 +120,10 @@ def test_copy_conditions_on_the_modification_time(tmp_path: Path) -> None:
     assert until("logs", "new.txt", None).http == 412
     assert sorted(o.key for o in store.list("archive", "")) == ["new.txt", "u/old.txt"]
     store.close()
+
+
+def test_copy_replaces_a_prefix(engine: Engine, store: DirStore) -> None:
+    store.put("logs", "2024/a.txt", b"A")
+    store.put("logs", "other/b.txt", b"B")
+    _run(engine, store, {"copy": {"bucket": "archive", "stripPrefix": "2024/", "prefix": "y24/"}})
+    assert sorted(o.key for o in store.list("archive", "")) == ["y24/a.txt", "y24/other/b.txt"]
