@@ -85,6 +85,14 @@ def operation_shape(operation: Operation) -> dict[str, Any]:
             params["StorageClass"] = copy.storage_class
         if copy.canned_acl:
             params["CannedAccessControlList"] = copy.canned_acl
+        if copy.grants:
+            params["AccessControlGrants"] = [
+                {
+                    "Grantee": {"TypeIdentifier": "id", "Identifier": g.id},
+                    "Permission": g.permission,
+                }
+                for g in copy.grants
+            ]
         if copy.checksum_algorithm:
             params["ChecksumAlgorithm"] = copy.checksum_algorithm
         if copy.modified_since:

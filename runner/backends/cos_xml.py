@@ -152,6 +152,20 @@ def operation_shape(op: Operation, region: str, app_id: str) -> dict[str, Any]:
             ]
         if copy.storage_class:
             params["StorageClass"] = copy.storage_class
+        # An ACL asked for replaces the source's: say so, rather than rely on a default the
+        # reference does not give.
+        params["AccessControlDirective"] = "Replaced" if copy.canned_acl or copy.grants else "Copy"
+        if copy.grants:
+            params["AccessControlGrants"] = [
+                (
+                    "COSGrant",
+                    {
+                        "Grantee": {"Identifier": g.id, "TypeIdentifier": "ID"},
+                        "Permission": g.permission,
+                    },
+                )
+                for g in copy.grants
+            ]
         if copy.canned_acl:
             params["CannedAccessControlList"] = copy.canned_acl
         # The reference types these "Timestamp" without a format; the Go SDK and Terraform
@@ -319,6 +333,18 @@ def operation_from(found: Any) -> dict[str, Any]:
             copy["storageClass"] = params["StorageClass"]
         if params.get("CannedAccessControlList"):
             copy["cannedAcl"] = params["CannedAccessControlList"]
+        grants = params.get("AccessControlGrants")
+        if isinstance(grants, dict) and grants.get("COSGrant"):
+            copy["grants"] = [
+                {
+                    "permission": g.get("Permission"),
+                    "id": (g.get("Grantee") or {}).get("Identifier"),
+                }
+                for g in items(grants["COSGrant"])
+                if isinstance(g, dict)
+            ]
+        if params.get("AccessControlDirective") == "Add":
+            raise BadRequest("InvalidArgument: the embedded engine replaces ACLs; it does not add")
         for ours, theirs in (
             ("modifiedSince", "ModifiedSinceConstraint"),
             ("unmodifiedSince", "UnModifiedSinceConstraint"),

@@ -81,6 +81,7 @@ def _copy_options(operation: Operation) -> CopyOptions:
         canned_acl=copy.canned_acl,
         checksum_algorithm=copy.checksum_algorithm,
         encryption=copy.encryption,
+        grants=tuple((g.permission, g.id) for g in copy.grants or ()),
     )
 
 

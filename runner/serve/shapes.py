@@ -99,6 +99,11 @@ def operation_from(data: dict[str, Any]) -> dict[str, Any]:
             copy["metadata"] = {k: meta[v] for k, v in fields.items() if meta.get(v)}
             if meta.get("UserMetadata"):
                 copy["metadata"]["user"] = dict(meta["UserMetadata"])
+        if params.get("AccessControlGrants"):
+            copy["grants"] = [
+                {"permission": g["Permission"], "id": g["Grantee"]["Identifier"]}
+                for g in params["AccessControlGrants"]
+            ]
         if "NewObjectTagging" in params:
             copy["taggingDirective"] = "REPLACE"
             copy["tags"] = _tags(params["NewObjectTagging"] or [])

@@ -31,6 +31,8 @@ _ALL_OPERATIONS = frozenset(
     }
 )
 _ALL_MANIFESTS = frozenset({"csv", "inventory", "generate", "file"})
+# S3's copy takes no WRITE grant on an object (its x-amz-grant-* headers of a copy)
+_S3_GRANTS = frozenset({"READ", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Capabilities:
     invoke_with: str | None
     copy_content_language: bool
     copy_strip_prefix: bool
+    copy_grants: frozenset[str]
 
 
 CAPABILITIES: dict[str, Capabilities] = {
@@ -67,6 +70,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         invoke_with="command",
         copy_content_language=True,
         copy_strip_prefix=True,
+        copy_grants=_S3_GRANTS,
     ),
     # S3 Batch Operations has no delete-object operation (reference §1.4).
     "aws": Capabilities(
@@ -83,6 +87,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         invoke_with="function",
         copy_content_language=True,
         copy_strip_prefix=False,  # TargetKeyPrefix only adds
+        copy_grants=_S3_GRANTS,
     ),
     # COS documents copy and restore; delete (COSDeleteObject) and tagging
     # (COSPutObjectTagging) appear in the newest API page and the Go SDK. The API
@@ -105,6 +110,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         invoke_with=None,
         copy_content_language=False,
         copy_strip_prefix=True,  # PrefixReplace with ResourcesPrefix
+        copy_grants=frozenset({"READ", "WRITE", "FULL_CONTROL"}),  # COSGrant's permissions
     ),
 }
 
@@ -160,6 +166,15 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
             problems.append(
                 ((*op_path, "checksumAlgorithm"), f"copy checksums are not supported: {target}")
             )
+        for index, grant in enumerate(copy.grants or ()):
+            if grant.permission not in caps.copy_grants:
+                problems.append(
+                    (
+                        (*op_path, "grants", index, "permission"),
+                        f"permission {grant.permission} is not supported: {target}, which "
+                        f"supports {_supported(caps.copy_grants)}",
+                    )
+                )
         if copy.strip_prefix and not caps.copy_strip_prefix:
             problems.append(((*op_path, "stripPrefix"), f"stripPrefix is not supported: {target}"))
         if copy.metadata and copy.metadata.content_language and not caps.copy_content_language:

@@ -415,6 +415,18 @@ class ObjectMetadata(Model):
         return value
 
 
+GrantPermission = Literal["READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"]
+
+
+class CopyGrant(Model):
+    """One grant of the copies' ACL."""
+
+    permission: GrantPermission
+    """READ, READ_ACP, WRITE_ACP or FULL_CONTROL (S3); READ, WRITE or FULL_CONTROL (COS)."""
+    id: str = Field(min_length=1, max_length=1024)
+    """The grantee: a canonical user ID (S3), or qcs::cam::uin/UIN:uin/UIN (COS)."""
+
+
 class CopyOperation(Model):
     """Copy each object into another bucket (or the same one under a prefix)."""
 
@@ -436,6 +448,8 @@ class CopyOperation(Model):
     """Tags for the copies (with taggingDirective: REPLACE)."""
     canned_acl: CannedAcl | None = None
     """Canned ACL of the copies."""
+    grants: list[CopyGrant] | None = Field(default=None, min_length=1, max_length=100)
+    """An ACL of explicit grants for the copies, instead of a canned one."""
     checksum_algorithm: ChecksumAlgorithm | None = None
     """Checksum the service computes and stores on the copies."""
     encryption: Literal["AES256"] | None = None
@@ -457,6 +471,8 @@ class CopyOperation(Model):
             and self.modified_since >= self.unmodified_since
         ):
             raise ValueError("modifiedSince must be earlier than unmodifiedSince")
+        if self.grants and self.canned_acl:
+            raise ValueError("give cannedAcl or grants, not both (each replaces the ACL)")
         return self
 
 

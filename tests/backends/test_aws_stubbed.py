@@ -69,6 +69,10 @@ OPERATIONS: list[dict[str, Any]] = [
             "modifiedSince": "2024-01-01T00:00:00Z",
             "unmodifiedSince": "2025-01-01T00:00:00Z",
             "encryption": "AES256",
+            "grants": [
+                {"permission": "READ", "id": "0123abcd"},
+                {"permission": "FULL_CONTROL", "id": "99ff"},
+            ],
         }
     },
     {"tag": {"tags": {"k": "v"}}},

@@ -54,6 +54,18 @@ OPERATIONS = [
             "modifiedSince": "2024-01-01T00:00:00Z",
             "unmodifiedSince": "2025-06-30T12:00:00Z",
             "encryption": "AES256",
+            "grants": [
+                {"permission": "WRITE", "id": "qcs::cam::uin/100000000011:uin/100000000011"}
+            ],
+        }
+    },
+    {
+        "copy": {
+            "bucket": "dst-1250000000",
+            "grants": [
+                {"permission": "READ", "id": "qcs::cam::uin/100000000011:uin/100000000011"},
+                {"permission": "FULL_CONTROL", "id": "qcs::cam::uin/100000000001:uin/100000000001"},
+            ],
         }
     },
     {"restore": {"days": 7, "tier": "BULK"}},

@@ -69,6 +69,7 @@ class CopyOptions:
     canned_acl: str | None = None
     checksum_algorithm: str | None = None
     encryption: str | None = None
+    grants: tuple[tuple[str, str], ...] = ()  # (permission, canonical user ID): replaces the ACL
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,12 @@ class ObjectStore(Protocol):
 
     def get_acl(self, bucket: str, key: str, version_id: str | None = None) -> str:
         """An object's canned ACL."""
+        ...
+
+    def get_grants(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """The (permission, canonical user ID) grants of an object's ACL, sorted."""
         ...
 
     def put_acl(self, bucket: str, key: str, version_id: str | None, canned: str) -> None:

@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS objects (
     stamp TEXT,
     checksums TEXT,
     encryption TEXT,
+    grants TEXT,
     PRIMARY KEY (bucket, key, version_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_latest ON objects (bucket, key) WHERE is_latest = 1;
@@ -128,8 +129,9 @@ class DirStore:
         conn = self._conn()
         conn.executescript(_SCHEMA)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(objects)")}
-        if "encryption" not in columns:  # a store made before copies could be encrypted
-            conn.execute("ALTER TABLE objects ADD COLUMN encryption TEXT")
+        for added in ("encryption", "grants"):  # a store made before copies could set them
+            if added not in columns:
+                conn.execute(f"ALTER TABLE objects ADD COLUMN {added} TEXT")
 
     # -- connections and sessions -------------------------------------------
 
@@ -264,7 +266,7 @@ class DirStore:
     _COLUMNS = (
         "version_id, is_latest, delete_marker, blob, last_modified, storage_class, content_type, "
         "metadata, tags, acl, lock_mode, lock_until, legal_hold, restore_until, etag, stamp, "
-        "checksums, encryption"
+        "checksums, encryption, grants"
     )
 
     def _row(self, bucket: str, key: str, version_id: str | None) -> dict[str, Any] | None:
@@ -710,6 +712,7 @@ class DirStore:
             # Files here are not encrypted; the attribute records what was asked, as S3 reports
             # it, so that a campaign tested here reads the same on S3.
             "encryption": options.encryption,
+            "grants": json.dumps(sorted(options.grants)) if options.grants else None,
         }
         return self._install(dst_bucket, dst_key, tmp, attrs)
 
@@ -849,6 +852,14 @@ class DirStore:
         """The object's canned ACL."""
         _, _, _, row = self._resolve(bucket, key, version_id)
         return (row["acl"] if row else None) or "private"
+
+    def get_grants(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """The grants a copy gave the object."""
+        _, _, _, row = self._resolve(bucket, key, version_id)
+        found = json.loads(row["grants"]) if row and row["grants"] else []
+        return tuple(sorted((str(p), str(i)) for p, i in found))
 
     def put_acl(self, bucket: str, key: str, version_id: str | None, canned: str) -> None:
         """Set the object's canned ACL."""

@@ -333,6 +333,10 @@ class S3Store:
             extra["ChecksumAlgorithm"] = options.checksum_algorithm
         if options.encryption:
             extra["ServerSideEncryption"] = options.encryption
+        for permission, grantee in options.grants:  # GrantRead, GrantReadACP, GrantFullControl…
+            name = ("Grant" + permission.title().replace("_", "")).replace("Acp", "ACP")
+            given = f'id="{grantee}"'
+            extra[name] = f"{extra[name]}, {given}" if name in extra else given
         headers = copy_headers(extra) if self.lean is not None else None
         if self.lean is not None and headers is not None:
             try:
@@ -423,6 +427,19 @@ class S3Store:
             ):
                 return "public-read"
         return "private"
+
+    def get_grants(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """The canonical-user grants of the object's ACL."""
+        found = self._call(self.client.get_object_acl, Bucket=bucket, Key=key, VersionId=version_id)
+        return tuple(
+            sorted(
+                (str(g["Permission"]), str(g["Grantee"]["ID"]))
+                for g in found.get("Grants", [])
+                if g.get("Grantee", {}).get("Type") == "CanonicalUser" and g["Grantee"].get("ID")
+            )
+        )
 
     def put_acl(self, bucket: str, key: str, version_id: str | None, canned: str) -> None:
         """PUT ?acl with a canned ACL."""
