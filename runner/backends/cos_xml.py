@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.backends.createjob import request_from_data
+from runner.backends.createjob import new_metadata_into, request_from_data
 from runner.jobs.errors import BadRequest
 from runner.jobs.models import JobRequest
 from runner.spec.models import Manifest, ObjectMetadata, Operation, Report
@@ -302,29 +302,18 @@ def operation_from(found: Any) -> dict[str, Any]:
             if params.get("TargetKeyPrefix"):
                 copy["prefix"] = params["TargetKeyPrefix"]
         copy["metadataDirective"] = _directive(params.get("MetadataDirective"), "MetadataDirective")
-        meta = params.get("NewObjectMetadata")
-        if isinstance(meta, dict) and meta.get("SSEAlgorithm"):
-            copy["encryption"] = meta.pop("SSEAlgorithm")
-        if isinstance(meta, dict) and meta:
-            fields = {
-                "cacheControl": "CacheControl",
-                "contentDisposition": "ContentDisposition",
-                "contentEncoding": "ContentEncoding",
-                "contentType": "ContentType",
-            }
-            metadata: dict[str, Any] = {k: meta[v] for k, v in fields.items() if meta.get(v)}
-            if meta.get("HttpExpiresDate"):
-                metadata["expires"] = datetime.strptime(
-                    meta["HttpExpiresDate"], "%a, %d %b %Y %H:%M:%S GMT"
-                ).replace(tzinfo=UTC)
-            user = meta.get("UserMetadata")
-            if user:
-                metadata["user"] = {
-                    str(u.get("Key")): str(u.get("Value") or "")
-                    for u in items(user)
-                    if isinstance(u, dict)
-                }
-            copy["metadata"] = metadata
+        new_metadata_into(
+            copy,
+            params.get("NewObjectMetadata"),
+            user=lambda found: {
+                str(u.get("Key")): str(u.get("Value") or "")
+                for u in items(found)
+                if isinstance(u, dict)
+            },
+            expires=lambda text: datetime.strptime(text, "%a, %d %b %Y %H:%M:%S GMT").replace(
+                tzinfo=UTC
+            ),
+        )
         directive = _directive(params.get("TaggingDirective"), "TaggingDirective")
         copy["taggingDirective"] = directive
         if directive == "REPLACE":

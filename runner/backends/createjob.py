@@ -13,6 +13,41 @@ from typing import Any
 from runner.jobs.models import JobRequest
 from runner.spec.models import Manifest, Operation, Report
 
+_METADATA = {
+    "cacheControl": "CacheControl",
+    "contentDisposition": "ContentDisposition",
+    "contentEncoding": "ContentEncoding",
+    "contentLanguage": "ContentLanguage",
+    "contentType": "ContentType",
+    "expires": "HttpExpiresDate",
+}
+
+
+def new_metadata_into(
+    copy: dict[str, Any],
+    meta: Any,
+    user: Callable[[Any], dict[str, str]],
+    expires: Callable[[Any], Any] = lambda value: value,
+) -> None:
+    """Our copy's ``encryption`` and ``metadata`` from a ``<NewObjectMetadata>``.
+
+    The dialects differ in the user metadata (a map, or a list of Key/Value members) and
+    the expiry (a time, or an HTTP date): the callers read those two.
+    """
+    if not isinstance(meta, dict):
+        return
+    if meta.get("SSEAlgorithm"):
+        copy["encryption"] = meta["SSEAlgorithm"]
+    metadata: dict[str, Any] = {
+        ours: meta[theirs] for ours, theirs in _METADATA.items() if meta.get(theirs)
+    }
+    if "expires" in metadata:
+        metadata["expires"] = expires(metadata["expires"])
+    if meta.get("UserMetadata"):
+        metadata["user"] = user(meta["UserMetadata"])
+    if metadata:
+        copy["metadata"] = metadata
+
 
 def report_from(report: Any, bucket_of: Callable[[str], str]) -> Report | None:
     """Our report from a ``<Report>`` (None when disabled)."""

@@ -55,12 +55,8 @@ def target_backend(folder: Path, target: str) -> Iterator[JobService]:
         backend = open_backend(loaded, project_root(folder))
     except BackendUnavailable as exc:
         raise CommandError(str(exc)) from exc
-    try:
+    with _closing(backend):
         yield backend
-    except StoreUnavailable as exc:
-        raise CommandError(str(exc)) from exc
-    finally:
-        backend.close()
 
 
 @contextlib.contextmanager
@@ -75,8 +71,15 @@ def local_backend(folder: Path, target: str) -> Iterator[LocalBackend]:
     spec = loaded.target.spec.local
     assert spec is not None
     backend = LocalBackend(spec, project_root(folder))
-    try:
+    with _closing(backend):
         yield backend
+
+
+@contextlib.contextmanager
+def _closing(backend: JobService) -> Iterator[None]:
+    """Close ``backend`` at the end; an unreachable store becomes a command error."""
+    try:
+        yield
     except StoreUnavailable as exc:
         raise CommandError(str(exc)) from exc
     finally:

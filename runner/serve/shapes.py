@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.backends.aws import generator_shape, operation_shape
-from runner.backends.createjob import request_from_data, stored_request
+from runner.backends.createjob import new_metadata_into, request_from_data, stored_request
 from runner.jobs.errors import BadRequest
 from runner.jobs.models import JobDetail, JobRequest, JobSummary
 
@@ -84,21 +84,7 @@ def operation_from(data: dict[str, Any]) -> dict[str, Any]:
         ):
             if params.get(theirs):
                 copy[ours] = params[theirs]
-        meta = params.get("NewObjectMetadata")
-        if isinstance(meta, dict) and meta.get("SSEAlgorithm"):
-            copy["encryption"] = meta.pop("SSEAlgorithm")
-        if isinstance(meta, dict) and meta:
-            fields = {
-                "cacheControl": "CacheControl",
-                "contentDisposition": "ContentDisposition",
-                "contentEncoding": "ContentEncoding",
-                "contentLanguage": "ContentLanguage",
-                "contentType": "ContentType",
-                "expires": "HttpExpiresDate",
-            }
-            copy["metadata"] = {k: meta[v] for k, v in fields.items() if meta.get(v)}
-            if meta.get("UserMetadata"):
-                copy["metadata"]["user"] = dict(meta["UserMetadata"])
+        new_metadata_into(copy, params.get("NewObjectMetadata"), user=dict)
         if params.get("AccessControlGrants"):
             copy["grants"] = [
                 {"permission": g["Permission"], "id": g["Grantee"]["Identifier"]}
