@@ -258,10 +258,3 @@ class S3Lease:
             if not missing(exc):
                 raise StateError(f"cannot remove the lock {self.url}: {exc}") from exc
         return holder
-
-    def __enter__(self) -> S3Lease:
-        self.acquire()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
