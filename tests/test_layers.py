@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md, checked over the imports of every module.
+"""The layers of docs/architecture.md, checked over the imports of every module.
 
 - `runner.spec` and `runner.reconcile.plan` import no backend, engine, CLI or I/O module;
 - only `runner.cli` itself and the entry point `runner.__main__` import `runner.cli`;

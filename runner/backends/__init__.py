@@ -12,13 +12,19 @@ class BackendUnavailable(Exception):
     """The target's backend cannot be used in this version or on this machine."""
 
 
-def open_backend(target: LoadedTarget, project_root: Path) -> JobService:
-    """The JobService of ``target`` (paths relative to ``project_root``)."""
+def open_backend(
+    target: LoadedTarget, project_root: Path, *, read_only: bool = False
+) -> JobService:
+    """The JobService of ``target`` (paths relative to ``project_root``).
+
+    ``read_only`` is for commands that only look: the embedded engine's database is
+    then opened without creating or writing anything.
+    """
     spec = target.target.spec
     if spec.local is not None:
         from runner.backends.local import LocalBackend
 
-        return LocalBackend(spec.local, project_root)
+        return LocalBackend(spec.local, project_root, read_only=read_only)
     if spec.aws is not None:
         from runner.backends.aws import AwsBackend
 

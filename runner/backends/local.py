@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner.engine.lock import FileLock, worker_lock
+from runner.engine.lock import FileLock, worker_lock, worker_running
 from runner.engine.service import Clock, Engine
 from runner.engine.stores import open_store
 from runner.engine.stores.base import ObjectStore, StoreError
@@ -29,13 +29,18 @@ class LocalBackend:
     """JobService over the embedded engine."""
 
     def __init__(
-        self, target: LocalTarget, project_root: Path, *, clock: Clock = time.time
+        self,
+        target: LocalTarget,
+        project_root: Path,
+        *,
+        clock: Clock = time.time,
+        read_only: bool = False,
     ) -> None:
         self.target = target
         self.project_root = project_root
         state = Path(target.state_dir)
         self.state_dir = state if state.is_absolute() else project_root / state
-        self.engine = Engine(self.state_dir, clock=clock)
+        self.engine = Engine(self.state_dir, clock=clock, read_only=read_only)
         self._store: ObjectStore | None = None
 
     @property
@@ -102,6 +107,10 @@ class LocalBackend:
     def worker_lock(self) -> FileLock:
         """The lock a worker of this state folder must hold."""
         return worker_lock(self.state_dir)
+
+    def worker_running(self) -> bool:
+        """Whether a worker (``engine run`` or a reconcile) serves this state folder now."""
+        return worker_running(self.state_dir)
 
     def worker(self, *, notify: Notify | None = None) -> Worker:
         """A worker for this target (the caller must hold ``worker_lock()``)."""

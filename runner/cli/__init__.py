@@ -1,11 +1,11 @@
 """The batchctl command line: typer app, one module per command group.
 
-Exit codes follow DESIGN.md. Commands return their exit code; the app's
-result callback keeps it, because click in standalone mode exits 0 after a
-command whatever it returned. Click exits 2 on a usage error, before any
-command runs; ``main`` turns that into 64 (EX_USAGE), since 2 means "changes
-pending" here. An exception that escapes a command is reported as a bug,
-without a traceback unless ``BATCHCTL_DEBUG`` is set.
+Exit codes are listed in ``app.HELP`` (and the README's "Running it unattended").
+Commands return their exit code; the app's result callback keeps it, because
+click in standalone mode exits 0 after a command whatever it returned. Click
+exits 2 on a usage error, before any command runs; ``main`` turns that into 64
+(EX_USAGE), since 2 means "changes pending" here. An exception that escapes a
+command is reported as a bug, without a traceback unless ``BATCHCTL_DEBUG`` is set.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import typer
 
 from runner.cli import exitcodes
 from runner.cli.app import app
+from runner.cli.project import DirOption, jobs_folder
 from runner.cli.targets import local_backend
 from runner.engine.stores.base import ObjectStore, StoreError
 
@@ -55,16 +56,17 @@ def sample_objects(folder: Path) -> list[tuple[str, str, bytes]]:
 
 @demo_app.command("init")
 def init(
-    folder: Annotated[Path, typer.Option("--dir", help="Jobs folder.")] = Path("jobs.d"),
+    folder: DirOption = None,
     target: Annotated[str, typer.Option("--target", "-t")] = "local",
 ) -> int:
     """Create the sample buckets and about 10,000 objects in the local store (idempotent)."""
-    with local_backend(folder, target) as backend:
+    jobs = jobs_folder(option=folder)
+    with local_backend(jobs, target) as backend:
         store = backend.store
         for bucket in ("logs", "archive", "reports", "contracts"):
             store.create_bucket(bucket)
         created = kept = 0
-        for bucket, key, body in sample_objects(folder):
+        for bucket, key, body in sample_objects(jobs):
             if _exists(store, bucket, key):
                 kept += 1
                 continue

@@ -6,7 +6,6 @@ import os
 import signal
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -15,6 +14,7 @@ import typer
 from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.errors import CommandError
+from runner.cli.project import DirOption, jobs_folder
 from runner.cli.targets import local_backend
 from runner.engine.lock import LockHeld
 from runner.jobs.status import JobStatus
@@ -23,7 +23,6 @@ from runner.serve.server import EngineServer
 engine_app = typer.Typer(help="The embedded batch engine.", no_args_is_help=True)
 app.add_typer(engine_app, name="engine")
 
-DirOption = Annotated[Path, typer.Option("--dir", help="Jobs folder (targets are declared there).")]
 TargetOption = Annotated[str, typer.Option("--target", "-t", help="A local target's name.")]
 
 
@@ -39,14 +38,14 @@ def _print_change(
 
 @engine_app.command("run")
 def run(
-    folder: DirOption = Path("jobs.d"),
+    folder: DirOption = None,
     target: TargetOption = "local",
     once: Annotated[
         bool, typer.Option("--once", help="Run until nothing more can run, then exit.")
     ] = False,
 ) -> int:
     """Run the jobs of a local target: prepare, schedule by priority, execute, report."""
-    with local_backend(folder, target) as backend:
+    with local_backend(jobs_folder(option=folder), target) as backend:
         lock = backend.worker_lock()
         try:
             lock.acquire()
@@ -82,7 +81,7 @@ def run(
 
 @engine_app.command("serve")
 def serve(
-    folder: DirOption = Path("jobs.d"),
+    folder: DirOption = None,
     target: TargetOption = "local",
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = (
         "127.0.0.1"
@@ -97,7 +96,7 @@ def serve(
             "engine serve needs BATCHCTL_SERVE_ACCESS_KEY_ID and BATCHCTL_SERVE_SECRET_ACCESS_KEY "
             "in the environment: the keys clients sign their requests with"
         )
-    with local_backend(folder, target) as backend:
+    with local_backend(jobs_folder(option=folder), target) as backend:
         try:
             server = EngineServer(backend, {key: secret}, host=host, port=port)
         except OSError as exc:

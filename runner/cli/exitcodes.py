@@ -1,4 +1,4 @@
-"""Exit codes of every command (DESIGN.md): Terraform's convention, sysexits for usage."""
+"""Exit codes of every command: Terraform's convention, sysexits for usage (see ``app.HELP``)."""
 
 OK = 0
 ERROR = 1

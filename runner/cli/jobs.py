@@ -1,28 +1,50 @@
-"""`batchctl jobs …`: the seed's console features for the jobs of a target."""
+"""`batchctl jobs …`: the seed's console features for the jobs of a target.
+
+A job is named by its ID or, for a job batchctl made, by its spec's name: the current
+generation's job, on the spec's target. ``confirm`` keeps batchctl's sequencing: a
+managed job whose dependencies do not hold is not confirmed without ``--force``.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from runner.backends.base import report_location
+from runner.backends.base import JobService, report_location
+from runner.backends.local import LocalBackend
 from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
-from runner.cli.targets import target_backend
+from runner.cli.errors import CommandError
+from runner.cli.project import DirOption, jobs_folder
+from runner.cli.targets import current_record, ledger_history, ledger_records, load_specs
+from runner.cli.targets import target_backend as open_target
 from runner.jobs.models import JobDetail, JobSummary
 from runner.jobs.status import JobStatus
+from runner.reconcile.model import Action, ActionKind
+from runner.reports.views import state_label
+from runner.spec.identity import parse_marker
 
 jobs_app = typer.Typer(
-    help="List, inspect, reprioritise, confirm and cancel jobs.", no_args_is_help=True
+    help="List, inspect, reprioritise, confirm and cancel jobs (by ID or spec name).",
+    no_args_is_help=True,
 )
 app.add_typer(jobs_app, name="jobs")
 
-DirOption = Annotated[Path, typer.Option("--dir", help="Jobs folder (targets are declared there).")]
-TargetOption = Annotated[str, typer.Option("--target", "-t", help="Target name.")]
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target", "-t", help="Target name (default: the spec's target for a name, else local)."
+    ),
+]
 OutputOption = Annotated[TextOrJson, typer.Option("--output", "-o", help="text or json.")]
+JobArgument = Annotated[
+    str, typer.Argument(metavar="NAME|ID", help="A spec name (its current job) or a job ID.")
+]
 
 
 def _json(value: JobSummary | JobDetail) -> dict[str, object]:
@@ -36,12 +58,65 @@ def _progress(job: JobSummary) -> str:
     return f"{text} ({p.failed} failed)" if p.failed else text
 
 
+def _name(job: JobSummary) -> str:
+    marker = parse_marker(job.description)
+    return marker.name if marker else ""
+
+
+def _resolve(folder: Path, ref: str, target: str | None) -> tuple[str, str]:
+    """(target, job ID) of a spec name's current job, or of a job ID."""
+    specs = load_specs(folder)
+    named = sorted(
+        loaded.job.spec.target
+        for loaded in specs.jobs
+        if loaded.job.metadata.name == ref and target in (None, loaded.job.spec.target)
+    )
+    if len(named) > 1:
+        raise CommandError(
+            f"{ref!r} names a job on targets {', '.join(named)}: pass --target", exitcodes.USAGE
+        )
+    if not named:
+        return target or "local", ref
+    record = current_record(ledger_records(folder, specs), ref, named[0])
+    if record is not None:
+        return named[0], record.job_id
+    with open_target(folder, named[0], read_only=True) as backend:
+        found = [j for j in _all_jobs(backend) if _name(j) == ref]
+    if not found:
+        raise CommandError(
+            f"{ref} has no job on target {named[0]} yet: `batchctl apply` creates it"
+        )
+    return named[0], max(found, key=lambda j: j.created_at).job_id
+
+
+def _all_jobs(backend: JobService, statuses: list[JobStatus] | None = None) -> Iterator[JobSummary]:
+    token: str | None = None
+    while True:
+        page = backend.list_jobs(statuses=statuses or (), next_token=token)
+        yield from page.jobs
+        token = page.next_token
+        if not token:
+            return
+
+
+def _plan_actions(folder: Path) -> dict[str, Action]:
+    """Each managed job's action in a read-only plan, by job ID (nothing is written)."""
+    from runner.cli.reconcile import controller  # the reconcile wiring, read-only
+
+    with controller(folder, state=None, read_only=True) as ctl:
+        result = ctl.run_pass(apply=False)
+    return {a.job_id: a for a in result.plan.actions if a.job_id}
+
+
 @jobs_app.command("list")
 def list_jobs(
-    folder: DirOption = Path("jobs.d"),
-    target: TargetOption = "local",
+    folder: DirOption = None,
+    target: TargetOption = None,
     status: Annotated[
         list[JobStatus] | None, typer.Option("--status", "-s", help="Only these statuses.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Only the jobs of this spec name.")
     ] = None,
     description: Annotated[
         str | None, typer.Option("--description", help="Only descriptions containing this text.")
@@ -49,8 +124,9 @@ def list_jobs(
     job_id: Annotated[str | None, typer.Option("--id", help="Only this job ID.")] = None,
     output: OutputOption = TextOrJson.text,
 ) -> int:
-    """Jobs of the last 90 days, newest first."""
-    with target_backend(folder, target) as backend:
+    """Jobs of the last 90 days, newest first; a staged job and one awaiting a person differ."""
+    jobs_dir = jobs_folder(option=folder)
+    with open_target(jobs_dir, target or "local", read_only=True) as backend:
         jobs: list[JobSummary] = []
         token: str | None = None
         while True:
@@ -61,16 +137,36 @@ def list_jobs(
             token = page.next_token
             if not token:
                 break
+    if name is not None:
+        jobs = [j for j in jobs if _name(j) == name]
+    states: dict[str, str] = {}
+    if any(j.status is JobStatus.SUSPENDED and _name(j) for j in jobs):
+        try:
+            actions = _plan_actions(jobs_dir)
+        except Exception as exc:  # the labels are a help; the list stands without them
+            typer.echo(f"batchctl: cannot tell staged jobs apart: {exc}", err=True)
+            actions = {}
+        for job in jobs:
+            action = actions.get(job.job_id)
+            if action is not None and job.status is JobStatus.SUSPENDED:
+                label = state_label(action)
+                if label != job.status.value:
+                    states[job.job_id] = f"Suspended ({label.lower()})"
     if output is TextOrJson.json:
-        typer.echo(json.dumps({"jobs": [_json(j) for j in jobs]}, indent=2))
+        rows = [
+            {**_json(j), "name": _name(j) or None, "state": states.get(j.job_id, j.status.value)}
+            for j in jobs
+        ]
+        typer.echo(json.dumps({"jobs": rows}, indent=2))
         return exitcodes.OK
     if not jobs:
         typer.echo("no jobs")
         return exitcodes.OK
-    rows = [
+    table = [
         (
             j.job_id,
-            j.status.value,
+            _name(j) or "-",
+            states.get(j.job_id, j.status.value),
             str(j.priority),
             _progress(j),
             j.operation,
@@ -81,6 +177,7 @@ def list_jobs(
     ]
     header = (
         "JOB ID",
+        "NAME",
         "STATUS",
         "PRIORITY",
         "PROGRESS",
@@ -88,8 +185,8 @@ def list_jobs(
         "CREATED (UTC)",
         "DESCRIPTION",
     )
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header) - 1)]
+    for row in [header, *table]:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
         typer.echo("  ".join([*cells, row[-1]]).rstrip())
     return exitcodes.OK
@@ -97,24 +194,28 @@ def list_jobs(
 
 @jobs_app.command("describe")
 def describe(
-    job_id: Annotated[str, typer.Argument(metavar="ID")],
-    folder: DirOption = Path("jobs.d"),
-    target: TargetOption = "local",
+    ref: JobArgument,
+    folder: DirOption = None,
+    target: TargetOption = None,
     output: OutputOption = TextOrJson.text,
 ) -> int:
     """Everything about one job."""
-    with target_backend(folder, target) as backend:
+    jobs_dir = jobs_folder(option=folder)
+    target_name, job_id = _resolve(jobs_dir, ref, target)
+    with open_target(jobs_dir, target_name, read_only=True) as backend:
         job = backend.describe_job(job_id)
         found = report_location(job.report, job_id) if job.status.final else None
         report = {"bucket": found[0], "key": found[1]} if found else None
     if output is TextOrJson.json:
         data = _json(job)
         data["reportLocation"] = report
+        data["name"] = _name(job) or None
         typer.echo(json.dumps(data, indent=2))
         return exitcodes.OK
     p = job.progress
     lines = [
         f"Job:          {job.job_id}",
+        *([f"Name:         {_name(job)} (target {target_name})"] if _name(job) else []),
         f"Status:       {job.status.value}"
         + (f" ({job.status_update_reason})" if job.status_update_reason else ""),
         f"Description:  {job.description}",
@@ -144,26 +245,64 @@ def describe(
 
 @jobs_app.command("priority")
 def priority(
-    job_id: Annotated[str, typer.Argument(metavar="ID")],
+    ref: JobArgument,
     value: Annotated[int, typer.Argument(metavar="N", min=0, max=2_147_483_647)],
-    folder: DirOption = Path("jobs.d"),
-    target: TargetOption = "local",
+    folder: DirOption = None,
+    target: TargetOption = None,
 ) -> int:
     """Change a job's priority (takes effect at once; never an ordering guarantee)."""
-    with target_backend(folder, target) as backend:
+    jobs_dir = jobs_folder(option=folder)
+    target_name, job_id = _resolve(jobs_dir, ref, target)
+    with open_target(jobs_dir, target_name) as backend:
         backend.update_job_priority(job_id, value)
     typer.echo(f"job {job_id}: priority {value}")
     return exitcodes.OK
 
 
+def _unmet(folder: Path, target: str, name: str, job_id: str) -> str | None:
+    """Why a managed job must not be confirmed yet (its dependencies), or None."""
+    try:
+        action = _plan_actions(folder).get(job_id)
+    except CommandError as exc:
+        return f"its dependencies cannot be checked ({exc.message})"
+    if action is None or action.key != (target, name):
+        return None  # not the current generation of a spec: nothing batchctl sequences
+    if action.kind in (ActionKind.WAIT, ActionKind.BLOCKED):
+        reason = action.reason.removeprefix("staged; ")
+        return reason.removeprefix("blocked: ")
+    return None
+
+
 @jobs_app.command("confirm")
 def confirm(
-    job_id: Annotated[str, typer.Argument(metavar="ID")],
-    folder: DirOption = Path("jobs.d"),
-    target: TargetOption = "local",
+    ref: JobArgument,
+    folder: DirOption = None,
+    target: TargetOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Confirm even though the job's dependsOn do not hold."),
+    ] = False,
 ) -> int:
-    """Confirm a Suspended job so that it runs."""
-    with target_backend(folder, target) as backend:
+    """Confirm a Suspended job so that it runs; refused while its dependencies do not hold."""
+    jobs_dir = jobs_folder(option=folder)
+    target_name, job_id = _resolve(jobs_dir, ref, target)
+    with open_target(jobs_dir, target_name, read_only=True) as backend:
+        detail = backend.describe_job(job_id)
+    marker = parse_marker(detail.description)
+    unmet = _unmet(jobs_dir, target_name, marker.name, job_id) if marker else None
+    if unmet is not None and not force:
+        raise CommandError(
+            f"refusing to confirm {marker.name if marker else job_id} (job {job_id}): its "
+            f"dependencies do not hold: {unmet}. batchctl confirms a staged job itself once "
+            "they do; --force confirms it now anyway"
+        )
+    if unmet is not None:
+        typer.echo(
+            f"batchctl: warning: confirming job {job_id} although its dependencies do not "
+            f"hold ({unmet}): --force",
+            err=True,
+        )
+    with open_target(jobs_dir, target_name) as backend:
         status = backend.update_job_status(job_id, JobStatus.READY, "confirmed with batchctl")
     typer.echo(f"job {job_id}: {status.value}")
     return exitcodes.OK
@@ -171,15 +310,77 @@ def confirm(
 
 @jobs_app.command("cancel")
 def cancel(
-    job_id: Annotated[str, typer.Argument(metavar="ID")],
-    folder: DirOption = Path("jobs.d"),
-    target: TargetOption = "local",
+    ref: JobArgument,
+    folder: DirOption = None,
+    target: TargetOption = None,
     reason: Annotated[str, typer.Option("--reason", help="Recorded as the status reason.")] = (
         "cancelled with batchctl"
     ),
 ) -> int:
     """Cancel a job (Cancelling, then Cancelled once its running tasks finish)."""
-    with target_backend(folder, target) as backend:
+    jobs_dir = jobs_folder(option=folder)
+    target_name, job_id = _resolve(jobs_dir, ref, target)
+    with open_target(jobs_dir, target_name) as backend:
         status = backend.update_job_status(job_id, JobStatus.CANCELLED, reason)
     typer.echo(f"job {job_id}: {status.value}")
+    return exitcodes.OK
+
+
+def _iso(at: datetime | float) -> str:
+    moment = at if isinstance(at, datetime) else datetime.fromtimestamp(at, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@jobs_app.command("history")
+def history(
+    ref: JobArgument,
+    folder: DirOption = None,
+    target: TargetOption = None,
+    output: OutputOption = TextOrJson.text,
+) -> int:
+    """A job's status changes with their times and reasons, and what batchctl did to it."""
+    jobs_dir = jobs_folder(option=folder)
+    target_name, job_id = _resolve(jobs_dir, ref, target)
+    events: list[dict[str, Any]] = []
+    with open_target(jobs_dir, target_name, read_only=True) as backend:
+        inner = getattr(backend, "inner", backend)
+        if isinstance(inner, LocalBackend):
+            for at, old, new, why in inner.engine.events(job_id):
+                events.append(
+                    {"at": _iso(at), "source": "engine", "from": old, "to": new, "reason": why}
+                )
+        detail = backend.describe_job(job_id)
+    for entry in ledger_history(jobs_dir, load_specs(jobs_dir)):
+        if entry["jobId"] == job_id:
+            events.append(
+                {
+                    "at": _iso(float(str(entry["at"]))),
+                    "source": "batchctl",
+                    "from": None,
+                    "to": str(entry["action"]),
+                    "reason": entry["detail"],
+                }
+            )
+    if not isinstance(inner, LocalBackend):  # the service keeps only its latest status
+        events.append(
+            {
+                "at": _iso(detail.terminated_at or datetime.now(UTC)),
+                "source": "service",
+                "from": None,
+                "to": detail.status.value,
+                "reason": detail.status_update_reason,
+            }
+        )
+    events.sort(key=lambda e: str(e["at"]))
+    if output is TextOrJson.json:
+        typer.echo(json.dumps({"jobId": job_id, "name": _name(detail) or None, "events": events}))
+        return exitcodes.OK
+    name = _name(detail)
+    typer.echo(f"job {job_id}" + (f" ({name} on {target_name})" if name else ""))
+    for event in events:
+        change = f"{event['from']} → {event['to']}" if event["from"] else str(event["to"])
+        typer.echo(
+            f"  {event['at']}  {event['source']:<8}  {change}"
+            + (f": {event['reason']}" if event["reason"] else "")
+        )
     return exitcodes.OK

@@ -12,12 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from runner.reconcile.model import Action, ActionKind, Plan
+from runner.reports.views import detail, state_label
 
 
 def _state(action: Action) -> str:
-    if action.kind is ActionKind.NOOP and action.status is not None:
-        return action.status.value
-    return action.kind.value
+    if action.kind.changes:  # what this pass does to it: create, confirm, cancel …
+        return action.kind.value
+    return state_label(action)
 
 
 class LiveView:
@@ -39,16 +40,18 @@ class LiveView:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         for action in plan.actions:
             state = _state(action)
-            reason = action.reason
+            text = detail(action, state)
+            shown = text
             if (
                 action.status is not None
                 and not action.status.final
                 and action.kind is ActionKind.NOOP
             ):
-                reason = action.status.value  # progress moves every pass; print the status only
-            if self._seen.get(action.key) != (state, reason):
-                self._seen[action.key] = (state, reason)
-                typer.echo(f"{stamp} {action.name}: {state}: {action.reason}")
+                shown = ""  # progress moves every pass; a line when the status changes
+            if self._seen.get(action.key) != (state, shown):
+                self._seen[action.key] = (state, shown)
+                said = text if text.lower().startswith(state.lower()) else f"{state}: {text}"
+                typer.echo(f"{stamp} {action.name}: {said if text else state}")
 
     def _table(self, plan: Plan) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
@@ -71,7 +74,8 @@ class LiveView:
                 progress = Text(f"{counts.done:,}/{counts.total:,}")
             else:
                 progress = Text("")
-            table.add_row(Text(action.name), Text(_state(action)), progress, Text(action.reason))
+            state = _state(action)
+            table.add_row(Text(action.name), Text(state), progress, Text(detail(action, state)))
         return table
 
     def close(self) -> None:

@@ -19,13 +19,13 @@ from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.errors import CommandError
 from runner.cli.live import LiveView
-from runner.engine.lock import LockHeld
+from runner.cli.project import DirArgument, DirOption, jobs_folder
+from runner.engine.lock import LockHeld, LockUnavailable
 from runner.engine.stores import StoreUnavailable
 from runner.reconcile.controller import (
     Controller,
     ReconcileError,
-    awaiting,
-    failed_or_blocked,
+    UnknownCampaign,
     settled,
     troubled,
 )
@@ -68,7 +68,10 @@ def markdown(template: str, view: dict[str, Any]) -> str:
     return cut + "\n\n… cut to fit a comment; run `batchctl status` for everything."
 
 
-DirArgument = Annotated[Path, typer.Argument(metavar="DIR", help="Jobs folder.", show_default=True)]
+CampaignOption = Annotated[
+    str | None,
+    typer.Option("--campaign", metavar="NAME", help="Only the jobs of this campaign."),
+]
 StateOption = Annotated[
     str | None,
     typer.Option(
@@ -117,6 +120,7 @@ def controller(
     verbose: bool = False,
     lock_timeout: float = 0.0,
     read_only: bool = False,
+    campaign: str | None = None,
 ) -> Iterator[Controller]:
     """A Controller, with every failure turned into a message and an exit code."""
     try:
@@ -139,8 +143,13 @@ def controller(
             trace=(lambda text: _err(f"api: {text}")) if verbose else None,
             lock_timeout=lock_timeout,
             read_only=read_only,
+            campaign=campaign,
         )
-    except StateError as exc:
+    except SpecInvalid as exc:
+        for error in exc.errors:
+            _err(str(error))
+        raise CommandError(f"{len(exc.errors)} error(s) in {folder}; nothing was done") from exc
+    except (StateError, LockUnavailable) as exc:
         raise CommandError(str(exc)) from exc
     except LockHeld as exc:
         raise CommandError(
@@ -157,15 +166,17 @@ def controller(
         for problem in exc.problems:
             _err(problem)
         raise CommandError("the plan cannot be made; nothing was applied") from exc
+    except UnknownCampaign as exc:
+        raise CommandError(str(exc), exitcodes.USAGE) from exc
     except (ReconcileError, BackendUnavailable, StoreUnavailable, StateError) as exc:
         raise CommandError(str(exc)) from exc
     finally:
         ctl.close()
 
 
-def render_plan(plan: Plan, output: PlanOutput) -> str:
+def render_plan(plan: Plan, output: PlanOutput, notes: list[str] | None = None) -> str:
     """The plan as text, markdown or JSON."""
-    view = plan_view(plan)
+    view = plan_view(plan, notes=notes)
     if output is PlanOutput.json:
         return json.dumps(view, indent=2)
     if output is PlanOutput.md:
@@ -175,7 +186,8 @@ def render_plan(plan: Plan, output: PlanOutput) -> str:
 
 @app.command()
 def plan(
-    folder: DirArgument = Path("jobs.d"),
+    folder: DirArgument = None,
+    dir_option: DirOption = None,
     output: Annotated[PlanOutput, typer.Option("--output", "-o")] = PlanOutput.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when changes are pending.")
@@ -183,30 +195,37 @@ def plan(
     state: StateOption = None,
     prune: PruneOption = False,
     replace: ReplaceOption = None,
+    campaign: CampaignOption = None,
     verbose: VerboseOption = False,
     lock_timeout: LockTimeoutOption = 0.0,
     no_lock: NoLockOption = False,
 ) -> int:
-    """Show what a reconcile pass would do; change nothing."""
+    """Show what a reconcile pass would do; change nothing.
+
+    \b
+    Exit 0 (with --detailed-exitcode: nothing to do), 2 changes pending
+    (--detailed-exitcode), 1 error, 64 usage error.
+    """
+    jobs = jobs_folder(folder, dir_option)
     with controller(
-        folder,
+        jobs,
         state=state,
         prune=prune,
         replace=replace,
         verbose=verbose,
         lock_timeout=lock_timeout,
         read_only=no_lock,
+        campaign=campaign,
     ) as ctl:
         result = ctl.run_pass(apply=False)
-    typer.echo(render_plan(result.plan, output))
+        notes = ctl.idle_engines(result.plan)
+    typer.echo(render_plan(result.plan, output, notes))
     if detailed_exitcode and result.plan.changes:
         return exitcodes.CHANGES
     return exitcodes.OK
 
 
-def _report_applied(
-    result_plan: Plan, done: list[tuple[object, str | None]], errors: list[str]
-) -> None:
+def _report_applied(done: list[tuple[object, str | None]], errors: list[str]) -> None:
     for action, job_id in done:
         kind = getattr(action, "kind", None)
         name = getattr(action, "name", "?")
@@ -218,53 +237,70 @@ def _report_applied(
 
 @app.command()
 def apply(
-    folder: DirArgument = Path("jobs.d"),
+    folder: DirArgument = None,
+    dir_option: DirOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     state: StateOption = None,
     prune: PruneOption = False,
     replace: ReplaceOption = None,
+    campaign: CampaignOption = None,
     verbose: VerboseOption = False,
     lock_timeout: LockTimeoutOption = 0.0,
 ) -> int:
-    """One reconcile pass: plan, then apply (asks first on a terminal unless --yes)."""
+    """One reconcile pass: plan, then apply; asks first, so without a terminal pass --yes.
+
+    \b
+    Exit 0 applied (or nothing to do), 1 error or declined, 64 usage error.
+    """
+    jobs = jobs_folder(folder, dir_option)
     with controller(
-        folder,
+        jobs,
         state=state,
         prune=prune,
         replace=replace,
         verbose=verbose,
         lock_timeout=lock_timeout,
+        campaign=campaign,
     ) as ctl:
         preview = ctl.run_pass(apply=False)
         typer.echo(render_plan(preview.plan, PlanOutput.text))
         if not preview.plan.changes and not preview.plan.adoptions:
             return exitcodes.OK
-        question = f"Apply {len(preview.plan.changes)} change(s)?"
-        if not yes and sys.stdin.isatty() and not typer.confirm(question, default=False):
-            typer.echo("Apply cancelled; nothing was changed.")
-            return exitcodes.ERROR
+        if not yes:
+            if not sys.stdin.isatty():
+                # As Terraform wants -auto-approve: a job run from cron or CI must say so.
+                raise CommandError("no terminal to confirm on; pass --yes to apply unattended")
+            question = f"Apply {len(preview.plan.changes)} change(s)?"
+            if not typer.confirm(question, default=False):
+                typer.echo("Apply cancelled; nothing was changed.")
+                return exitcodes.ERROR
         result = ctl.run_pass(apply=True)
         applied = result.applied
+        for note in ctl.idle_engines(result.plan, applied=True):
+            _err(f"{_stamp()} {note}")
         if applied is None:
             return exitcodes.OK
-        _report_applied(result.plan, list(applied.done), applied.errors)
+        _report_applied(list(applied.done), applied.errors)
         return exitcodes.ERROR if applied.errors else exitcodes.OK
 
 
 @app.command()
 def reconcile(
-    folder: DirArgument = Path("jobs.d"),
+    folder: DirArgument = None,
+    dir_option: DirOption = None,
     watch: Annotated[bool, typer.Option("--watch", help="Repeat the pass forever.")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between passes.")] = 2.0,
     until_done: Annotated[
         bool,
         typer.Option(
             "--until-done",
-            help="Repeat until every job is final, blocked, or awaiting a person.",
+            help="Repeat until nothing more can happen without a person: every job final, "
+            "blocked, awaiting confirmation, or waiting only on jobs that await one.",
         ),
     ] = False,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Give up after this many seconds.")
+        float | None,
+        typer.Option("--timeout", help="Give up after this many seconds (exit 2: pending)."),
     ] = None,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when work is still pending.")
@@ -272,89 +308,151 @@ def reconcile(
     state: StateOption = None,
     prune: PruneOption = False,
     replace: ReplaceOption = None,
+    campaign: CampaignOption = None,
     verbose: VerboseOption = False,
     lock_timeout: LockTimeoutOption = 0.0,
 ) -> int:
-    """Reconcile: one pass, or --watch, or --until-done (running the local engine meanwhile)."""
+    """Reconcile: one pass, or --watch, or --until-done (running the local engine meanwhile).
+
+    \b
+    Exit 0 done, 4 a job needs attention (Failed, Blocked, or failed tasks
+    beyond tolerateFailedTasks), 2 still pending at --timeout (or with
+    --detailed-exitcode), 1 error, 64 usage error, 130 interrupted
+    (re-running is safe).
+    """
     if interval <= 0:
         raise CommandError("--interval must be positive", exitcodes.USAGE)
-    started = time.monotonic()
-    with controller(
-        folder,
-        state=state,
-        prune=prune,
-        replace=replace,
-        verbose=verbose,
-        lock_timeout=lock_timeout,
-    ) as ctl:
-        looping = watch or until_done
-        view = LiveView(sys.stdout.isatty())
-        try:
-            while True:
-                result = ctl.run_pass(apply=True)
-                if looping:
-                    for target in ctl.start_engines():
-                        _err(f"{_stamp()} running the engine of target {target} in this process")
-                if result.applied is not None:
-                    for error in result.applied.errors:
-                        _err(f"{_stamp()} error: {error}")
-                view.update(result.plan)
-                if until_done and settled(result.plan):
-                    break
-                if not looping:
-                    break
-                if timeout is not None and time.monotonic() - started > timeout:
-                    view.close()
-                    raise CommandError(f"--timeout: still not done after {timeout:g} s")
-                time.sleep(interval)
-        finally:
-            view.close()
-        plan_now = result.plan
-    if until_done:
-        _summarise(plan_now)
+    if watch and until_done:
+        raise CommandError(
+            "--watch runs forever and --until-done stops when nothing more can happen "
+            "without a person: choose one",
+            exitcodes.USAGE,
+        )
+    if timeout is not None and timeout <= 0:
+        raise CommandError("--timeout must be positive", exitcodes.USAGE)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    jobs = jobs_folder(folder, dir_option)
+    doing = "reading the specs and taking the reconcile lock"
+    timed_out = False
+    try:
+        with controller(
+            jobs,
+            state=state,
+            prune=prune,
+            replace=replace,
+            verbose=verbose,
+            lock_timeout=lock_timeout,
+            campaign=campaign,
+        ) as ctl:
+            looping = watch or until_done
+            view = LiveView(sys.stdout.isatty())
+            try:
+                while True:
+                    doing = "observing, planning and applying a pass"
+                    result = ctl.run_pass(apply=True)
+                    if looping:
+                        for target in ctl.start_engines():
+                            _err(
+                                f"{_stamp()} running the engine of target {target} in this process"
+                            )
+                    if result.applied is not None:
+                        for error in result.applied.errors:
+                            _err(f"{_stamp()} error: {error}")
+                    view.update(result.plan)
+                    if until_done and settled(result.plan):
+                        break
+                    if not looping:
+                        break
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        timed_out = True
+                        break
+                    doing = "waiting for the next pass"
+                    time.sleep(interval if left is None else min(interval, left))
+            finally:
+                view.close()
+            plan_now = result.plan
+            notes = [] if looping else ctl.idle_engines(plan_now, applied=True)
+            doing = "stopping the in-process engine (its running tasks are recorded first)"
+    except KeyboardInterrupt:
+        raise CommandError(
+            f"interrupted while {doing}. Everything applied so far is recorded, and a job "
+            "created just before is found by its marker next time: re-running the same "
+            "command is safe.",
+            exitcodes.INTERRUPTED,
+        ) from None
+    if until_done or timed_out:
+        _summarise(plan_now, timed_out=timed_out, timeout=timeout)
+    for note in notes:
+        _err(f"{_stamp()} {note}")
     if troubled(plan_now):
         return exitcodes.FAILED
     if result.applied is not None and result.applied.errors:
         return exitcodes.ERROR
-    if detailed_exitcode and not settled(plan_now):
+    if timed_out or (detailed_exitcode and not settled(plan_now)):
         return exitcodes.CHANGES
     return exitcodes.OK
 
 
-def _summarise(plan: Plan) -> None:
-    bad = failed_or_blocked(plan)
-    waiting = awaiting(plan)
-    done = sum(1 for a in plan.actions if a.status is not None and a.status.final)
-    typer.echo(
-        f"{_stamp()} done: {done} final, {len(bad)} failed or blocked, "
-        f"{len(waiting)} awaiting confirmation"
-    )
-    for line in bad:
-        typer.echo(f"  ✗ {line}")
-    for line in waiting:
-        typer.echo(f"  ? {line}")
-    if bad:
-        typer.echo("  Fix the cause, then `batchctl apply --replace NAME` runs a new generation.")
+def _summarise(plan: Plan, *, timed_out: bool, timeout: float | None) -> None:
+    view = plan_view(plan)
+    final = sum(1 for a in plan.actions if a.status is not None and a.status.final)
+    people = len(view["awaiting"])
+    if timed_out:
+        pending = [a for a in view["actions"] if not _resting(a)]
+        typer.echo(
+            f"{_stamp()} --timeout: not done after {timeout:g} s; still pending: "
+            + (", ".join(f"{a['name']} ({a['state']})" for a in pending) or "nothing")
+        )
+    else:
+        typer.echo(
+            f"{_stamp()} done: {final} final, {len(view['attention'])} need attention, "
+            f"{people} awaiting a person"
+        )
+    text = render("summary.txt.j2", view).strip("\n")
+    if text:
+        typer.echo(text)
+    if view["attention"]:
+        typer.echo(
+            "Fix the cause, then `batchctl apply --replace NAME` runs a new generation of "
+            "a failed job."
+        )
+
+
+def _resting(action: dict[str, Any]) -> bool:
+    """Whether a job waits for nobody but a person (or is final, or blocked)."""
+    if action["action"] == "blocked" or action["heldBy"] or action["awaitingConfirmation"]:
+        return True
+    final = action["status"] in ("Complete", "Failed", "Cancelled")
+    return action["action"] == "noop" and (final or action["status"] is None)
 
 
 @app.command()
 def status(
-    folder: DirArgument = Path("jobs.d"),
+    folder: DirArgument = None,
+    dir_option: DirOption = None,
     output: Annotated[StatusOutput, typer.Option("--output", "-o")] = StatusOutput.text,
     template: Annotated[
         Path | None, typer.Option("--template", help="Render with this Jinja template instead.")
     ] = None,
     state: StateOption = None,
+    campaign: CampaignOption = None,
     verbose: VerboseOption = False,
-    lock_timeout: LockTimeoutOption = 0.0,
-    no_lock: NoLockOption = False,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", hidden=True)] = 0.0,
+    no_lock: Annotated[bool, typer.Option("--no-lock", hidden=True)] = False,
 ) -> int:
-    """The state of every managed job; exit 4 when one is Failed or Blocked."""
-    with controller(
-        folder, state=state, verbose=verbose, lock_timeout=lock_timeout, read_only=no_lock
-    ) as ctl:
+    """The state of every managed job; reads only: no lock, nothing written.
+
+    \b
+    Exit 0 nothing needs attention, 4 a job is Failed, Blocked, or Complete
+    with more failed tasks than it tolerates, 1 error, 64 usage error.
+    """
+    del lock_timeout, no_lock  # status never takes the lock (kept for older scripts)
+    jobs = jobs_folder(folder, dir_option)
+    with controller(jobs, state=state, verbose=verbose, read_only=True, campaign=campaign) as ctl:
         result = ctl.run_pass(apply=False)
-    view = {**plan_view(result.plan), "generatedAt": _stamp()}
+        notes = ctl.idle_engines(result.plan)
+    view = {**plan_view(result.plan, notes=notes), "generatedAt": _stamp()}
     if template is not None:
         try:
             typer.echo(render_user_template(template, view).rstrip("\n"))

@@ -9,25 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from runner.backends.base import report_location
-from runner.backends.local import LocalBackend
 from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.errors import CommandError
-from runner.cli.targets import load_specs, project_root, target_backend
+from runner.cli.project import DirOption, jobs_folder
+from runner.cli.targets import ledger_records, load_specs, target_backend
 from runner.jobs.errors import NotFound
+from runner.reconcile.failures import report_of
 from runner.reconcile.model import LedgerRecord
 from runner.reports.completion import CompletionReport, ReportUnreadable, read_report
 from runner.reports.environment import UserTemplateError, render, render_user_template
 from runner.reports.views import job_view
-from runner.state import (
-    LocalState,
-    State,
-    StateError,
-    StateLocation,
-    state_location,
-    target_locations,
-)
 
 
 class ReportOutput(StrEnum):
@@ -38,20 +30,7 @@ class ReportOutput(StrEnum):
     json = "json"
 
 
-def _records(location: StateLocation) -> list[LedgerRecord]:
-    if isinstance(location, LocalState) and not (location.folder / "ledger.db").exists():
-        return []  # read-only: no ledger is made here
-    ledger = State(location).open_ledger()
-    try:
-        return ledger.records()
-    except StateError as exc:
-        raise CommandError(str(exc)) from exc
-    finally:
-        ledger.close()
-
-
-def _find(places: list[StateLocation], wanted: str, target: str | None) -> LedgerRecord | None:
-    records = [r for place in places for r in _records(place)]
+def _find(records: list[LedgerRecord], wanted: str, target: str | None) -> LedgerRecord | None:
     for record in records:
         if record.job_id == wanted:
             return record
@@ -62,7 +41,7 @@ def _find(places: list[StateLocation], wanted: str, target: str | None) -> Ledge
 @app.command()
 def report(
     name_or_id: Annotated[str, typer.Argument(metavar="JOB_OR_NAME")],
-    folder: Annotated[Path, typer.Option("--dir", help="Jobs folder.")] = Path("jobs.d"),
+    folder: DirOption = None,
     target: Annotated[str | None, typer.Option("--target", "-t")] = None,
     output: Annotated[ReportOutput, typer.Option("--output", "-o")] = ReportOutput.md,
     template: Annotated[
@@ -74,13 +53,9 @@ def report(
     ] = None,
 ) -> int:
     """Sum up a job's completion report: totals, failures by error code, the raw files."""
-    specs = load_specs(folder)
-    try:
-        location = state_location(folder, state)
-    except StateError as exc:
-        raise CommandError(str(exc)) from exc
-    places = [location, *target_locations(specs, project_root(folder)).values()]
-    record = _find(places, name_or_id, target)
+    jobs = jobs_folder(option=folder)
+    specs = load_specs(jobs)
+    record = _find(ledger_records(jobs, specs, state), name_or_id, target)
     job_id = record.job_id if record else name_or_id
     target_name = record.target if record else (target or "local")
     spec: dict[str, Any] | None = None
@@ -93,7 +68,7 @@ def report(
         }
     completion: CompletionReport | None = None
     url: str | None = None
-    with target_backend(folder, target_name) as backend:
+    with target_backend(jobs, target_name) as backend:
         try:
             detail = backend.describe_job(job_id)
         except NotFound as exc:
@@ -101,11 +76,7 @@ def report(
                 f"no job {name_or_id!r}: neither a job name in the ledger nor a job ID on "
                 f"target {target_name!r}"
             ) from exc
-        if isinstance(backend, LocalBackend):
-            written = backend.engine.report_location(job_id)
-            found = (written["bucket"], written["key"]) if written else None
-        else:
-            found = report_location(detail.report, job_id) if detail.status.final else None
+        found = report_of(backend, detail)
         if found is not None:
             url = f"s3://{found[0]}/{found[1]}"
             try:

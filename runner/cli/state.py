@@ -16,7 +16,8 @@ from runner import jobsdir
 from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
 from runner.cli.errors import CommandError
-from runner.engine.lock import LockHeld
+from runner.cli.project import DirOption, jobs_folder
+from runner.engine.lock import FileLock, LockHeld, held, read_holder
 from runner.reconcile.ledger import LedgerStore
 from runner.spec.errors import SpecInvalid
 from runner.state import (
@@ -34,7 +35,6 @@ from runner.state.s3ledger import S3Ledger
 state_app = typer.Typer(help="Show, move and unlock the reconcile state.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 
-DirOption = Annotated[Path, typer.Option("--dir", help="Jobs folder.")]
 StateOption = Annotated[
     str | None,
     typer.Option(
@@ -45,9 +45,9 @@ StateOption = Annotated[
 ]
 
 
-def _location(folder: Path, state: str | None) -> StateLocation:
+def _location(folder: Path | None, state: str | None) -> StateLocation:
     try:
-        return state_location(folder, state)
+        return state_location(jobs_folder(option=folder), state)
     except SpecInvalid as exc:
         for error in exc.errors:
             typer.echo(str(error), err=True)
@@ -82,7 +82,7 @@ def _counts(ledger: LedgerStore) -> tuple[int, int]:
 
 @state_app.command("show")
 def show(
-    folder: DirOption = Path("jobs.d"),
+    folder: DirOption = None,
     state: StateOption = None,
     output: Annotated[TextOrJson, typer.Option("--output", "-o")] = TextOrJson.text,
 ) -> int:
@@ -91,22 +91,17 @@ def show(
     holder: dict[str, object] | None = None
     with _errors():
         current = State(location)
-        if isinstance(location, LocalState) and not (location.folder / "ledger.db").exists():
-            records, history = 0, 0
-        else:
-            ledger = current.open_ledger()
+        ledger = current.open_ledger(read_only=True)  # looks only: creates nothing
+        try:
             records, history = _counts(ledger)
+        finally:
             ledger.close()
         if isinstance(current.lock, S3Lease):
             found = current.lock.read()
             if found is not None:
                 holder = found[0]
-        elif isinstance(location, LocalState) and location.folder.exists():
-            try:  # an flock can only be seen by trying it
-                current.lock.acquire()
-                current.lock.release()
-            except LockHeld as exc:
-                holder = {"holder": str(exc.holder or "another process")}
+        elif isinstance(current.lock, FileLock) and held(current.lock.path):
+            holder = {"holder": str(read_holder(current.lock.path) or "another process")}
     if output is TextOrJson.json:
         typer.echo(
             json.dumps(
@@ -133,7 +128,7 @@ def show(
 @state_app.command("unlock")
 def unlock(
     lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID")],
-    folder: DirOption = Path("jobs.d"),
+    folder: DirOption = None,
     state: StateOption = None,
 ) -> int:
     """Remove a stuck lock on bucket state (as Terraform's force-unlock); say whose it was."""
@@ -156,12 +151,13 @@ def migrate(
     to: Annotated[
         str, typer.Option("--to", metavar="PATH|s3://BUCKET/PREFIX", help="Where to move it.")
     ],
-    folder: DirOption = Path("jobs.d"),
+    folder: DirOption = None,
     state: StateOption = None,
 ) -> int:
     """Move the ledger to another place (a folder or a bucket) without losing a record."""
     source = _location(folder, state)
-    config = jobsdir.load_project(folder.resolve().parent).state  # valid: _location read it
+    # valid: _location read it
+    config = jobsdir.load_project(jobs_folder(option=folder).resolve().parent).state
     with _errors():
         target = parse_location(to, Path.cwd(), config)
         if str(target) == str(source):

@@ -13,13 +13,17 @@ from runner.backends import BackendUnavailable, open_backend
 from runner.backends.base import JobService
 from runner.backends.local import LocalBackend
 from runner.cli.errors import CommandError
+from runner.cli.project import jobs_folder
 from runner.engine.stores import StoreUnavailable
+from runner.reconcile.ledger import LedgerStore
+from runner.reconcile.model import LedgerRecord
 from runner.spec.loader import LoadedTarget, SpecSet
+from runner.state import State, StateError, state_location, target_locations
 
 
 def load_specs(folder: Path) -> SpecSet:
     """Every resource under ``folder``; invalid specs stop the command before any backend."""
-    specs = jobsdir.load(folder)
+    specs = jobsdir.load(jobs_folder(option=folder))
     if specs.errors:
         for error in specs.errors:
             typer.echo(str(error), err=True)
@@ -48,11 +52,12 @@ def declared_target(folder: Path, target: str) -> LoadedTarget:
 
 
 @contextlib.contextmanager
-def target_backend(folder: Path, target: str) -> Iterator[JobService]:
-    """The backend of any target named in ``folder``'s specs (local, aws or cos)."""
+def target_backend(folder: Path, target: str, *, read_only: bool = False) -> Iterator[JobService]:
+    """The backend of any target named in ``folder``'s specs (local, aws or cos);
+    ``read_only`` for commands that only look (nothing is created or written)."""
     loaded = declared_target(folder, target)
     try:
-        backend = open_backend(loaded, project_root(folder))
+        backend = open_backend(loaded, project_root(folder), read_only=read_only)
     except BackendUnavailable as exc:
         raise CommandError(str(exc)) from exc
     with _closing(backend):
@@ -84,3 +89,42 @@ def _closing(backend: JobService) -> Iterator[None]:
         raise CommandError(str(exc)) from exc
     finally:
         backend.close()
+
+
+def _read_ledgers(folder: Path, specs: SpecSet, state: str | None) -> Iterator[LedgerStore]:
+    """Each ledger of this project (the project's, the targets' own), opened read-only."""
+    try:
+        location = state_location(folder, state)
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
+    for place in [location, *target_locations(specs, project_root(folder)).values()]:
+        try:
+            ledger = State(place).open_ledger(read_only=True)
+            try:
+                yield ledger
+            finally:
+                ledger.close()
+        except StateError as exc:
+            raise CommandError(str(exc)) from exc
+
+
+def ledger_records(folder: Path, specs: SpecSet, state: str | None = None) -> list[LedgerRecord]:
+    """Every job the ledgers of this project record, read without writing anything."""
+    found: dict[str, LedgerRecord] = {}
+    for ledger in _read_ledgers(folder, specs, state):
+        for record in ledger.records():
+            found.setdefault(record.job_id, record)
+    return list(found.values())
+
+
+def ledger_history(
+    folder: Path, specs: SpecSet, state: str | None = None
+) -> list[dict[str, object]]:
+    """What batchctl did, from every ledger of this project, read without writing anything."""
+    return [entry for ledger in _read_ledgers(folder, specs, state) for entry in ledger.history()]
+
+
+def current_record(records: list[LedgerRecord], name: str, target: str) -> LedgerRecord | None:
+    """The latest generation the ledger records for spec ``name`` on ``target``."""
+    named = [r for r in records if r.name == name and r.target == target]
+    return max(named, key=lambda r: r.generation) if named else None

@@ -12,18 +12,24 @@ import typer
 from runner import jobsdir
 from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
+from runner.cli.project import DirOption, jobs_folder
 
 
 @app.command()
 def validate(
     folder: Annotated[
-        Path, typer.Argument(metavar="DIR", help="Jobs folder or file.", show_default=True)
-    ] = Path("jobs.d"),
+        Path | None,
+        typer.Argument(
+            metavar="DIR", help="Jobs folder or file (the same as --dir).", show_default=False
+        ),
+    ] = None,
+    dir_option: DirOption = None,
     output: Annotated[
         TextOrJson, typer.Option("--output", "-o", help="text or json.")
     ] = TextOrJson.text,
 ) -> int:
     """Check every spec under DIR; print every error with file:line:column and field."""
+    folder = jobs_folder(folder, dir_option)
     specs = jobsdir.load(folder)
     valid = not specs.errors
     if output is TextOrJson.json:

@@ -73,18 +73,46 @@ CREATE INDEX IF NOT EXISTS events_job ON events (job);
 BUSY_TIMEOUT_SECONDS = 30.0
 
 
-class Database:
-    """Thread-local connections to one engine database."""
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened for reading only; nothing is created, not even -wal or -shm files.
 
-    def __init__(self, path: Path) -> None:
+    A read-only connection to a WAL database still makes the -wal and -shm files when
+    they are missing. They exist while any writer has the database open, so then it is
+    opened ``mode=ro`` (reading the writer's latest commits); when they are missing, no
+    writer is there and the file alone is the whole database: it is opened immutable,
+    which creates nothing and also works in a read-only folder.
+    """
+    uri = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            pass  # a -shm that cannot be opened (read-only folder): the file as it is
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+
+
+class Database:
+    """Thread-local connections to one engine database.
+
+    ``read_only`` opens it for reading only (``status``, ``plan --no-lock``): nothing is
+    written or created, and a database that does not exist reads as empty.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         # Writers of this process queue here rather than in SQLite's busy handler,
         # which sleeps in steps of milliseconds and would stall the worker threads.
         self._write_lock = threading.RLock()
+        if read_only:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         conn = self.conn()
         with self.write():
             for statement in _SCHEMA.split(";"):
@@ -98,7 +126,17 @@ class Database:
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit mode; transactions are explicit)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None and self.read_only:
+            if self.path.exists():
+                conn = connect_read_only(self.path)
+            else:
+                conn = sqlite3.connect(":memory:")
+                conn.executescript(_SCHEMA)
+            conn.isolation_level = None
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        elif conn is None:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -110,6 +148,8 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE … COMMIT, rolled back on error)."""
+        if self.read_only:
+            raise PermissionError(f"{self.path} was opened read-only")
         conn = self.conn()
         with self._write_lock:
             try:

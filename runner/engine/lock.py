@@ -40,6 +40,10 @@ class LockHeld(Exception):
         self.holder = holder
 
 
+class LockUnavailable(Exception):
+    """The lock file cannot be made or opened (a read-only folder, say)."""
+
+
 class FileLock:
     """An exclusive, non-blocking lock on ``path``."""
 
@@ -48,9 +52,15 @@ class FileLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise LockHeld naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        """Take the lock or raise LockHeld naming the holder (LockUnavailable: cannot write)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        except OSError as exc:
+            raise LockUnavailable(
+                f"cannot take the lock {self.path}: {exc.strerror}; commands that only read "
+                "(status, plan --no-lock, state show, jobs list) need no lock"
+            ) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -86,9 +96,20 @@ def read_holder(path: Path) -> Holder | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
-    with open(path, "a+", encoding="utf-8") as handle:
+
+def held(path: Path) -> bool:
+    """Whether some process holds the lock on ``path`` now; creates and changes nothing.
+
+    A shared probe for an instant: a worker that starts at that very instant is refused
+    once and told who holds the lock, which the reconciler retries at its next pass.
+    """
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError:
+        return False  # no lock file: nobody ever served this folder
+    with handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
@@ -98,3 +119,8 @@ def read_holder(path: Path) -> Holder | None:
 def worker_lock(state_dir: Path) -> FileLock:
     """The lock a worker holds on its state folder."""
     return FileLock(state_dir / "engine.lock")
+
+
+def worker_running(state_dir: Path) -> bool:
+    """Whether a worker serves the state folder ``state_dir`` now."""
+    return held(state_dir / "engine.lock")

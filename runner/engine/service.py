@@ -90,9 +90,11 @@ _JOB_COLUMNS = (
 class Engine:
     """The job API over one engine database (``<stateDir>/engine.db``)."""
 
-    def __init__(self, state_dir: str | Path, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self, state_dir: str | Path, *, clock: Clock = time.time, read_only: bool = False
+    ) -> None:
         self.state_dir = Path(state_dir)
-        self.db = Database(self.state_dir / "engine.db")
+        self.db = Database(self.state_dir / "engine.db", read_only=read_only)
         self.clock = clock
 
     def close(self) -> None:
@@ -521,6 +523,19 @@ class Engine:
         )
         while batch := cur.fetchmany(5000):
             yield from batch
+
+    def top_error(self, job_id: str) -> tuple[str, int] | None:
+        """The commonest error code of a job's failed tasks, and how many tasks had it."""
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT t.code, t.http, count(*) AS n FROM tasks t JOIN jobs j ON j.pk = t.job "
+                "WHERE j.id=? AND t.status = 2 GROUP BY t.code, t.http ORDER BY n DESC LIMIT 1",
+                (job_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else (str(row[0] or f"HTTP {row[1]}"), int(row[2]))
 
     def set_report(self, pk: int, location: dict[str, str]) -> None:
         """Remember where the completion report was written."""

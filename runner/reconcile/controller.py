@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runner import jobsdir
@@ -23,9 +23,19 @@ from runner.backends.local import LocalBackend
 from runner.backends.traced import TracedService
 from runner.engine.lock import FileLock, LockHeld
 from runner.engine.worker import Worker
+from runner.jobs.status import FINAL, JobStatus
 from runner.reconcile.apply import ApplyResult, apply_plan
+from runner.reconcile.failures import read_failure
 from runner.reconcile.ledger import LedgerStore, ReadOnlyLedger
-from runner.reconcile.model import ActionKind, DesiredJob, JobKey, Plan
+from runner.reconcile.model import (
+    ActionKind,
+    DesiredJob,
+    Failure,
+    JobKey,
+    LedgerRecord,
+    ObservedJob,
+    Plan,
+)
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan as make_plan
 from runner.spec.errors import SpecInvalid
@@ -37,9 +47,32 @@ from runner.state.routed import LockSet, RoutedLedger
 
 Log = Callable[[str], None]
 
+# Actions that leave a job for a worker to prepare or run.
+_MAKES_WORK = frozenset(
+    {ActionKind.CREATE, ActionKind.STAGE, ActionKind.RECREATE, ActionKind.CONFIRM}
+)
+
+# Statuses only a worker moves on (Suspended waits for a confirmation, not a worker).
+_NEEDS_WORKER = frozenset(JobStatus) - FINAL - {JobStatus.SUSPENDED}
+
 
 class ReconcileError(Exception):
     """A reconcile cannot go on (a bad option, a backend that cannot be opened)."""
+
+
+class UnknownCampaign(ReconcileError):
+    """``--campaign`` names a campaign no job has."""
+
+
+def only_campaign(plan: Plan, campaign: str) -> Plan:
+    """The part of ``plan`` about one campaign's jobs (orphans have no campaign any more)."""
+    actions = tuple(a for a in plan.actions if a.campaign == campaign)
+    names = {a.key for a in actions}
+    return Plan(
+        actions=actions,
+        adoptions=tuple(r for r in plan.adoptions if r.key in names),
+        notes=plan.notes,
+    )
 
 
 def desired_jobs(specs: SpecSet) -> list[DesiredJob]:
@@ -60,9 +93,12 @@ def desired_jobs(specs: SpecSet) -> list[DesiredJob]:
 
 
 def settled(plan: Plan) -> bool:
-    """Nothing more can happen without a person: every job final, blocked or awaiting one."""
+    """Nothing more can happen without a person: every job final, blocked, awaiting a
+    person's confirmation, or waiting only on jobs that await one."""
     for action in plan.actions:
         if action.kind is ActionKind.BLOCKED:
+            continue
+        if action.kind is ActionKind.WAIT and action.held_by:
             continue
         if action.kind is not ActionKind.NOOP:
             return False
@@ -73,8 +109,9 @@ def settled(plan: Plan) -> bool:
 
 
 def troubled(plan: Plan) -> bool:
-    """Whether a managed job is Failed or Blocked (exit code 4)."""
-    return any(a.kind is ActionKind.BLOCKED or a.failed for a in plan.actions)
+    """Whether a managed job needs attention (exit code 4): Failed, Blocked, or Complete
+    with more failed tasks than its spec tolerates."""
+    return any(a.attention is not None or a.kind is ActionKind.BLOCKED for a in plan.actions)
 
 
 @dataclass
@@ -125,8 +162,10 @@ class Controller:
         lock_timeout: float = 0.0,
         clock: Callable[[], float] = time.time,
         read_only: bool = False,
+        campaign: str | None = None,
     ) -> None:
         self.folder = folder
+        self.campaign = campaign
         self.project_root = folder.resolve().parent
         self.location = state or LocalState(self.project_root / ".batchctl")
         self.prune = prune
@@ -137,8 +176,10 @@ class Controller:
         # The targets' own state blocks decide which locks to take: read the specs now, and
         # let the first pass use this reading rather than a second one.
         found = jobsdir.load(folder)
+        if found.errors:  # before any state is touched: a wrong folder leaves nothing behind
+            raise SpecInvalid(found.errors)
         self._preloaded: SpecSet | None = found
-        self.target_states = {} if found.errors else target_locations(found, self.project_root)
+        self.target_states = target_locations(found, self.project_root)
         places = {str(self.location): State(self.location, log=log)}
         for location in self.target_states.values():
             places.setdefault(str(location), State(location, log=log))
@@ -154,7 +195,7 @@ class Controller:
             if time.monotonic() - started > 1.0:
                 self._preloaded = None  # waited for another run: read the specs afresh
         try:
-            ledgers = {key: place.open_ledger() for key, place in places.items()}
+            ledgers = {key: place.open_ledger(read_only=read_only) for key, place in places.items()}
         except BaseException:
             self.lock.release()
             raise
@@ -172,6 +213,7 @@ class Controller:
         self._workers: list[tuple[threading.Thread, threading.Event, FileLock]] = []
         self.specs = SpecSet()
         self.desired: list[DesiredJob] = []
+        self._failures: dict[str, Failure] = {}
 
     def close(self) -> None:
         """Stop in-process engines, close backends and the ledger, release the lock."""
@@ -189,6 +231,12 @@ class Controller:
         specs, self._preloaded = self._preloaded or jobsdir.load(self.folder), None
         if specs.errors:
             raise SpecInvalid(specs.errors)
+        campaigns = {j.job.metadata.campaign for j in specs.jobs} - {None}
+        if self.campaign is not None and self.campaign not in campaigns:
+            known = ", ".join(sorted(c for c in campaigns if c)) or "none"
+            raise UnknownCampaign(
+                f"--campaign {self.campaign}: no job belongs to it (campaigns: {known})"
+            )
         unknown = self.replace_names - {j.job.metadata.name for j in specs.jobs}
         if unknown:
             raise ReconcileError(f"--replace names no job: {', '.join(sorted(unknown))}")
@@ -204,7 +252,11 @@ class Controller:
         service = self.services.get(target)
         if service is None:
             loaded = self.specs.targets[target]
-            service = TracedService(open_backend(loaded, self.project_root), target, self.trace)
+            service = TracedService(
+                open_backend(loaded, self.project_root, read_only=self.read_only),
+                target,
+                self.trace,
+            )
             self.services[target] = service
         return service
 
@@ -222,16 +274,48 @@ class Controller:
         return make_plan(
             self.desired,
             observed,
-            self.ledger.records(),
+            self._with_failures(observed, self.ledger.records()),
             now=self.clock(),
             prune=self.prune,
             replace=replace,
         )
 
+    def _with_failures(
+        self, observed: list[ObservedJob], records: list[LedgerRecord]
+    ) -> list[LedgerRecord]:
+        """The records, each current job that failed (or has failed tasks) with its reasons.
+
+        Read once per job (DescribeJob, and the report for failed tasks) and kept in
+        the ledger, since a final job does not change; a read-only run keeps them in memory.
+        """
+        seen = {o.job_id: o for o in observed}
+        latest: dict[JobKey, LedgerRecord] = {}
+        for record in records:
+            if record.key not in latest or record.generation > latest[record.key].generation:
+                latest[record.key] = record
+        filled = {}
+        for record in latest.values():
+            job = seen.get(record.job_id)
+            status, counts = (job.status, job.counts) if job else (record.status, record.counts)
+            wanted = status is JobStatus.FAILED or (status is JobStatus.COMPLETE and counts.failed)
+            if not wanted or record.failure is not None or record.target not in self.specs.targets:
+                continue
+            failure = self._failures.get(record.job_id)
+            if failure is None:
+                failure = read_failure(self._service(record.target), record.job_id)
+                self._failures[record.job_id] = failure
+            fresh = replace(record, status=status, counts=counts, failure=failure)
+            if not self.read_only:
+                self.ledger.record(fresh)
+            filled[record.job_id] = fresh
+        return [filled.get(r.job_id, r) for r in records]
+
     def run_pass(self, *, apply: bool) -> PassResult:
         """One pass: load, observe, plan, and apply unless ``apply`` is False."""
         self.load()
         plan = self.plan()
+        if self.campaign is not None:
+            plan = only_campaign(plan, self.campaign)
         result = PassResult(plan)
         if apply and self.read_only:
             raise ReconcileError("a read-only run (--no-lock) cannot apply")
@@ -273,6 +357,31 @@ class Controller:
 
     # -- the embedded engine ---------------------------------------------------
 
+    def idle_engines(self, plan: Plan, *, applied: bool = False) -> list[str]:
+        """One line for each local target whose jobs wait for a worker that is not running
+        (``applied``: the jobs the plan's actions just created or confirmed count too)."""
+        making = _MAKES_WORK if applied else frozenset()
+        lines = []
+        for target in sorted(self._targets()):
+            service = self._service(target).inner
+            if not isinstance(service, LocalBackend):
+                continue
+            if any(t.name == f"engine-{target}" for t, _, _ in self._workers):
+                continue
+            stuck = [
+                f"{a.name} ({a.status.value if a.status in _NEEDS_WORKER else a.kind.value})"
+                for a in (*plan.actions, *plan.orphans)
+                if a.target == target and (a.status in _NEEDS_WORKER or a.kind in making)
+            ]
+            if stuck and not service.worker_running():
+                flag = f" --target {target}" if target != "local" else ""
+                lines.append(
+                    f"no engine is running for target {target}: {', '.join(stuck)} will not "
+                    f"move until `batchctl engine run{flag}` (or `batchctl reconcile "
+                    "--until-done`) runs"
+                )
+        return lines
+
     def start_engines(self) -> list[str]:
         """Run the engine of every local target in this process, unless a worker serves it."""
         started = []
@@ -309,29 +418,13 @@ class Controller:
         self._workers.clear()
 
 
-def failed_or_blocked(plan: Plan) -> list[str]:
-    """Lines naming each Failed or Blocked job, for the summary of --until-done."""
-    lines = []
-    for action in plan.actions:
-        if action.kind is ActionKind.BLOCKED:
-            lines.append(f"{action.name}: {action.reason}")
-        elif action.failed:
-            lines.append(f"{action.name}: Failed (job {action.job_id})")
-    return lines
-
-
-def awaiting(plan: Plan) -> list[str]:
-    """Lines naming each job that waits for a person's confirmation."""
-    return [f"{a.name}: {a.reason}" for a in plan.actions if a.awaiting_confirmation]
-
-
 __all__ = [
     "Controller",
     "PassResult",
     "ReconcileError",
-    "awaiting",
+    "UnknownCampaign",
     "desired_jobs",
-    "failed_or_blocked",
+    "only_campaign",
     "settled",
     "troubled",
 ]

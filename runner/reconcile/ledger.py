@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from runner.engine.db import connect_read_only
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Counts, LedgerRecord, ObservedJob
+from runner.reconcile.model import Counts, Failure, LedgerRecord, ObservedJob
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     report TEXT,
     updated REAL NOT NULL,
     slot REAL,
+    failure TEXT,
     PRIMARY KEY (target, name, generation)
 );
 CREATE TABLE IF NOT EXISTS history (
@@ -118,8 +120,18 @@ class ReadOnlyLedger:
 class Ledger:
     """The SQLite ledger of one state folder."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        if read_only:
+            # Nothing is created: a missing ledger reads as one without records.
+            if path.exists():
+                self.conn = connect_read_only(path)
+            else:
+                self.conn = sqlite3.connect(":memory:")
+                self.conn.executescript(_SCHEMA)
+            self.conn.isolation_level = None
+            self._columns = {row[1] for row in self.conn.execute("PRAGMA table_info(jobs)")}
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
@@ -129,6 +141,9 @@ class Ledger:
         columns = {row[1] for row in self.conn.execute("PRAGMA table_info(jobs)")}
         if "slot" not in columns:  # a ledger written before recurring jobs existed
             self.conn.execute("ALTER TABLE jobs ADD COLUMN slot REAL")
+        if "failure" not in columns:  # … or before failure reasons were kept
+            self.conn.execute("ALTER TABLE jobs ADD COLUMN failure TEXT")
+        self._columns = columns | {"slot", "failure"}
 
     def close(self) -> None:
         """Close the database."""
@@ -136,9 +151,11 @@ class Ledger:
 
     def records(self) -> list[LedgerRecord]:
         """Every recorded job."""
+        # A ledger read without migrating it may lack the newer columns.
+        newer = ", ".join(c if c in self._columns else "NULL" for c in ("slot", "failure"))
         rows = self.conn.execute(
             "SELECT target, name, generation, job_id, spec_hash, status, total, succeeded, "
-            "failed, created, terminated, immutable, staged, report, slot FROM jobs "
+            f"failed, created, terminated, immutable, staged, report, {newer} FROM jobs "
             "ORDER BY target, name, generation"
         )
         return [
@@ -156,6 +173,7 @@ class Ledger:
                 staged=bool(r[12]),
                 report=r[13],
                 slot=r[14],
+                failure=Failure.from_json(r[15]),
             )
             for r in rows
         ]
@@ -164,12 +182,14 @@ class Ledger:
         """Add a job (or refresh it, if its generation is known)."""
         self.conn.execute(
             "INSERT INTO jobs (target, name, generation, job_id, spec_hash, status, total, "
-            "succeeded, failed, created, terminated, immutable, staged, report, updated, slot) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (target, name, generation) "
+            "succeeded, failed, created, terminated, immutable, staged, report, updated, slot, "
+            "failure) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (target, name, generation) "
             "DO UPDATE SET status=excluded.status, total=excluded.total, "
             "succeeded=excluded.succeeded, failed=excluded.failed, "
             "terminated=excluded.terminated, updated=excluded.updated, "
-            "report=coalesce(excluded.report, jobs.report)",
+            "report=coalesce(excluded.report, jobs.report), "
+            "failure=coalesce(excluded.failure, jobs.failure)",
             (
                 record.target,
                 record.name,
@@ -187,6 +207,7 @@ class Ledger:
                 record.report,
                 time.time(),
                 record.slot,
+                record.failure.to_json() if record.failure else None,
             ),
         )
 

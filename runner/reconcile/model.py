@@ -7,6 +7,7 @@ Plain frozen values, no I/O: ``plan`` takes them and returns a ``Plan``;
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -56,6 +57,53 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """Why a job failed, or what its failed tasks failed with."""
+
+    reasons: tuple[tuple[str, str], ...] = ()  # (code, reason) of a Failed job
+    top_error: tuple[str, int] | None = None  # the commonest error code of failed tasks, count
+    note: str | None = None  # what could not be read (no report, report unreadable)
+
+    def text(self) -> str:
+        """``ManifestGenerationFailed: cannot list …`` or ``top error NoSuchKey (3 tasks)``."""
+        if self.reasons:
+            return "; ".join(
+                f"{code}: {reason}" if reason else code for code, reason in self.reasons
+            )
+        if self.top_error is not None:
+            code, count = self.top_error
+            return f"top error {code} ({count:,} task{'s' if count != 1 else ''})"
+        return self.note or ""
+
+    def to_json(self) -> str:
+        """The ledger's form."""
+        return json.dumps(
+            {
+                "reasons": [list(r) for r in self.reasons],
+                "topError": list(self.top_error) if self.top_error else None,
+                "note": self.note,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Failure | None:
+        """Read the ledger's form back (None when nothing is recorded)."""
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            top = data.get("topError")
+            return cls(
+                reasons=tuple((str(c), str(r)) for c, r in data.get("reasons") or ()),
+                top_error=(str(top[0]), int(top[1])) if top else None,
+                note=data.get("note"),
+            )
+        except (ValueError, TypeError, IndexError, AttributeError):
+            return None
+
+
+@dataclass(frozen=True)
 class ObservedJob:
     """A managed job as one ListJobs sweep shows it."""
 
@@ -87,6 +135,7 @@ class LedgerRecord:
     staged: bool = False
     report: str | None = None
     slot: float | None = None  # the scheduled run this generation is (recurring jobs)
+    failure: Failure | None = None  # read once the job is final with failures
 
     @property
     def key(self) -> JobKey:
@@ -137,6 +186,11 @@ class Action:
     slot: float | None = None  # the scheduled run a new generation is for
     window_start: float | None = None  # createdAfter: lastRun (the previous run's creation)
     next_run: float | None = None  # a recurring job's next scheduled run
+    # Jobs awaiting a person that this one waits on (transitively): nothing moves without them.
+    held_by: tuple[str, ...] = ()
+    attention: str | None = None  # why a person must look: Failed, failures beyond tolerance
+    failure: Failure | None = None
+    command: str | None = None  # what a person runs to move this job on
 
     @property
     def key(self) -> JobKey:

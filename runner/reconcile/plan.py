@@ -31,6 +31,7 @@ from runner.reconcile.model import (
     ActionKind,
     Counts,
     DesiredJob,
+    Failure,
     JobKey,
     LedgerRecord,
     ObservedJob,
@@ -38,6 +39,7 @@ from runner.reconcile.model import (
     PlanError,
 )
 from runner.reconcile.schedule import latest_slot, next_slot, stamp
+from runner.spec.models import failures_tolerated
 
 SUSPENDED_EXPIRY_DAYS = 30
 _DAY = 86400.0
@@ -59,6 +61,7 @@ class Current:
     immutable: str
     listed: bool
     slot: float | None
+    failure: Failure | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Outcome:
     state: str  # succeeded | completed-with-failures | failed | cancelled | blocked | pending
     text: str  # "Active, 43%" / root cause
     failed_tasks: int = 0
+    held: tuple[str, ...] = ()  # pending only on these jobs, each awaiting a person
 
 
 def describe(status: JobStatus, counts: Counts) -> str:
@@ -130,6 +134,7 @@ def _currents(
             immutable=record.immutable,
             listed=seen is not None,
             slot=record.slot,
+            failure=record.failure,
         )
     return currents
 
@@ -196,9 +201,15 @@ class _Planner:
         self.outcomes: dict[JobKey, Outcome] = {}
         self.problems: list[str] = []
 
-    def _deps(self, item: DesiredJob) -> tuple[str, str]:
-        """("met" | "wait" | "blocked", reason)."""
+    def _deps(self, item: DesiredJob) -> tuple[str, str, tuple[str, ...]]:
+        """("met" | "wait" | "blocked", reason, the people-held jobs a wait ends on).
+
+        The last is empty unless every dependency still pending waits for a person:
+        then nothing more happens here without one.
+        """
         waits: list[str] = []
+        held: list[str] = []
+        free = False
         for dep in item.job.spec.depends_on:
             key = (dep.target or item.key[0], dep.job)
             outcome = self.outcomes.get(key, Outcome("pending", "not planned"))
@@ -210,17 +221,20 @@ class _Planner:
                     continue
                 return (
                     "blocked",
-                    f"{label} completed with {outcome.failed_tasks:,} failed task(s) "
-                    "(condition: succeeded)",
+                    f"{label} completed with {outcome.failed_tasks:,} failed task(s), beyond "
+                    "its tolerateFailedTasks (condition: succeeded)",
+                    (),
                 )
             if outcome.state in ("failed", "cancelled"):
-                return ("blocked", f"{label} {outcome.state}")
+                return ("blocked", f"{label} {outcome.state}", ())
             if outcome.state == "blocked":
-                return ("blocked", outcome.text)
+                return ("blocked", outcome.text, ())
             waits.append(f"{label}: {outcome.text}")
+            held.extend(h for h in outcome.held if h not in held)
+            free = free or not outcome.held
         if waits:
-            return ("wait", "waiting for " + "; ".join(waits))
-        return ("met", "")
+            return ("wait", "waiting for " + "; ".join(waits), () if free else tuple(held))
+        return ("met", "", ())
 
     def decide(self, item: DesiredJob) -> Action:
         spec = item.job.spec
@@ -300,7 +314,7 @@ class _Planner:
         key = item.key
         generation = self.generations.get(key, 0) + 1
         live = current is not None and not current.status.final
-        deps, why = self._deps(item)
+        deps, why, held = self._deps(item)
         if cause is None and current is None:
             cause = "new spec"
         elif cause is None and replacing:
@@ -328,12 +342,14 @@ class _Planner:
             )
         if deps == "blocked":
             self.outcomes[key] = Outcome("blocked", why)
-            return replace(base, kind=ActionKind.BLOCKED, reason=f"blocked: {why}")
+            return replace(base, kind=ActionKind.BLOCKED, reason=f"blocked: {why}", attention=why)
         if deps == "wait" and spec.dependency_policy != "stage":
-            self.outcomes[key] = Outcome("pending", "not created yet")
-            return replace(base, kind=ActionKind.WAIT, reason=why)
+            self.outcomes[key] = Outcome("pending", "not created yet", held=held)
+            return replace(base, kind=ActionKind.WAIT, reason=why, held_by=held)
         staged = deps == "wait"
-        self.outcomes[key] = Outcome("pending", "staged, suspended" if staged else "being created")
+        self.outcomes[key] = Outcome(
+            "pending", "staged, suspended" if staged else "being created", held=held
+        )
         scheduled_run = slot is not None and not drift and not replacing
         kind = (
             ActionKind.RECREATE
@@ -363,28 +379,14 @@ class _Planner:
         key = item.key
         status = current.status
         if status.final:
-            if status is JobStatus.COMPLETE:
-                failed = current.counts.failed
-                state = "completed-with-failures" if failed else "succeeded"
-                self.outcomes[key] = Outcome(state, describe(status, current.counts), failed)
-            else:
-                verb = "failed" if status is JobStatus.FAILED else "cancelled"
-                self.outcomes[key] = Outcome(verb, f"{key[1]} {verb}")
-            gone = "" if current.listed else " (gone from ListJobs; known from the ledger)"
-            return replace(
-                base,
-                kind=ActionKind.NOOP,
-                reason=describe(status, current.counts) + gone + note,
-                failed=status is JobStatus.FAILED,
-            )
+            return self._final(item, current, base, note)
         if not current.listed:
             self.outcomes[key] = Outcome("blocked", f"{key[1]}'s job {current.job_id} is lost")
-            return replace(
-                base,
-                kind=ActionKind.BLOCKED,
-                reason=f"job {current.job_id} ({status.value} when last seen) is no longer "
-                "listed by the target",
+            lost = (
+                f"job {current.job_id} ({status.value} when last seen) is no longer listed by "
+                "the target"
             )
+            return replace(base, kind=ActionKind.BLOCKED, reason=lost, attention=lost)
         self.outcomes[key] = Outcome("pending", describe(status, current.counts))
         if (
             current.priority is not None
@@ -401,6 +403,46 @@ class _Planner:
             return self._suspended(item, current, base, note)
         return replace(base, kind=ActionKind.NOOP, reason=describe(status, current.counts) + note)
 
+    def _final(self, item: DesiredJob, current: Current, base: Action, note: str) -> Action:
+        key = item.key
+        status = current.status
+        counts = current.counts
+        gone = "" if current.listed else " (gone from ListJobs; known from the ledger)"
+        reason = describe(status, counts)
+        attention: str | None = None
+        failure = current.failure
+        if status is JobStatus.COMPLETE:
+            tolerance = item.job.spec.tolerate_failed_tasks
+            within = failures_tolerated(tolerance, failed=counts.failed, total=counts.total)
+            state = "succeeded" if within else "completed-with-failures"
+            self.outcomes[key] = Outcome(state, reason, counts.failed)
+            if not within:
+                attention = (
+                    f"{counts.failed:,} of {counts.total:,} tasks failed "
+                    f"(tolerateFailedTasks: {tolerance})"
+                )
+                if failure is not None and failure.text():
+                    attention += f"; {failure.text()}"
+                reason += f": {attention}"
+            elif counts.failed:
+                reason += f": within tolerateFailedTasks ({tolerance})"
+        elif status is JobStatus.FAILED:
+            self.outcomes[key] = Outcome("failed", f"{key[1]} failed")
+            attention = failure.text() if failure is not None and failure.text() else None
+            attention = attention or "the service gave no reason"
+            reason += f": {attention}"
+        else:
+            self.outcomes[key] = Outcome("cancelled", f"{key[1]} cancelled")
+        return replace(
+            base,
+            kind=ActionKind.NOOP,
+            reason=reason + gone + note,
+            failed=status is JobStatus.FAILED,
+            attention=attention,
+            failure=failure,
+            command=_look(key, status, counts) if attention else None,
+        )
+
     def _suspended(self, item: DesiredJob, current: Current, base: Action, note: str) -> Action:
         spec = item.job.spec
         days = (self.now - current.created) / _DAY
@@ -410,23 +452,49 @@ class _Planner:
             if days > SUSPENDED_EXPIRY_DAYS
             else ""
         )
-        deps, why = self._deps(item)
+        deps, why, held = self._deps(item)
         if deps == "blocked":
             self.outcomes[item.key] = Outcome("blocked", why)
-            return replace(base, kind=ActionKind.BLOCKED, reason=f"blocked: {why}{expiry}")
+            return replace(
+                base,
+                kind=ActionKind.BLOCKED,
+                reason=f"blocked: {why}{expiry}",
+                attention=why,
+                staged=True,
+            )
         if deps == "wait":
-            return replace(base, kind=ActionKind.WAIT, reason=f"staged; {why}{expiry}")
+            self.outcomes[item.key] = Outcome("pending", "staged, suspended", held=held)
+            return replace(
+                base,
+                kind=ActionKind.WAIT,
+                reason=f"staged; {why}{expiry}",
+                held_by=held,
+                staged=True,
+            )
         if spec.confirmation == "manual":
+            command = f"batchctl jobs confirm {item.key[1]}{_target_flag(item.key[0])}"
+            self.outcomes[item.key] = Outcome(
+                "pending", f"awaiting confirmation by a person ({command})", held=(item.key[1],)
+            )
             return replace(
                 base,
                 kind=ActionKind.NOOP,
-                reason=f"awaiting confirmation: batchctl jobs confirm {current.job_id}"
-                + (f" --target {item.key[0]}" if item.key[0] != "local" else "")
-                + expiry
-                + note,
+                reason=f"awaiting confirmation: {command}{expiry}{note}",
                 awaiting_confirmation=True,
+                command=command,
             )
         return replace(base, kind=ActionKind.CONFIRM, reason="dependencies hold" + expiry + note)
+
+
+def _look(key: JobKey, status: JobStatus, counts: Counts) -> str:
+    """Where a person sees what went wrong: the report of failed tasks, else the job."""
+    if status is JobStatus.FAILED and not counts.failed:
+        return f"batchctl jobs describe {key[1]}{_target_flag(key[0])}"
+    return f"batchctl report {key[1]}{_target_flag(key[0])}"
+
+
+def _target_flag(target: str) -> str:
+    return f" --target {target}" if target != "local" else ""
 
 
 def plan(
@@ -459,9 +527,7 @@ def plan(
             target=key[0],
             name=key[1],
             reason=(
-                "no spec any more (--prune)"
-                if prune
-                else "orphan: its spec is gone; `--prune` cancels it"
+                "no spec any more (--prune)" if prune else "its spec is gone; `--prune` cancels it"
             ),
             job_id=current.job_id,
             status=current.status,

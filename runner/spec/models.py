@@ -611,6 +611,39 @@ class JobMetadata(Model):
     """Free-form labels."""
 
 
+_TOLERANCE_RE = re.compile(r"^(\d{1,3}(\.\d{1,4})?)%$")
+
+
+def _tolerance(value: object) -> int | str:
+    """A count of failed tasks (0 or more) or a share of the tasks, ``"0.5%"``."""
+    if isinstance(value, bool):
+        raise ValueError('must be a count such as 3 or a percentage such as "0.5%"')
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must be 0 or more")
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    found = _TOLERANCE_RE.match(text)
+    if found is None or float(found.group(1)) > 100:
+        raise ValueError(
+            f'{text!r} is neither a count (3) nor a percentage from 0% to 100% ("0.5%")'
+        )
+    return text
+
+
+FailureTolerance = Annotated[int | str, AfterValidator(_tolerance)]
+
+
+def failures_tolerated(tolerance: int | str, *, failed: int, total: int) -> bool:
+    """Whether ``failed`` of ``total`` tasks is within ``tolerateFailedTasks``."""
+    if isinstance(tolerance, int):
+        return failed <= tolerance
+    share = float(tolerance.rstrip("%"))
+    return failed * 100 <= share * total
+
+
 class JobSpec(Model):
     """The desired job."""
 
@@ -634,6 +667,9 @@ class JobSpec(Model):
     """Completion report; omitted means no report."""
     on_change: Literal["recreate", "ignore", "error"] = "recreate"
     """What to do when immutable fields (manifest, operation, report) change."""
+    tolerate_failed_tasks: FailureTolerance = 0
+    """Failed tasks a Complete job may have and still count as succeeded: a count (3) or a
+    share of its tasks ("0.5%"); beyond it the job needs attention (exit 4)."""
     state: Literal["present", "cancelled"] = "present"
     """cancelled: cancel the job if it exists and never create it."""
     schedule: CronExpression | None = None

@@ -149,8 +149,8 @@ class State:
         else:
             self.lock = FileLock(location.folder / "reconcile.lock")
 
-    def open_ledger(self) -> LedgerStore:
-        """The ledger (take the lock first to write it)."""
+    def open_ledger(self, *, read_only: bool = False) -> LedgerStore:
+        """The ledger (take the lock first to write it); ``read_only`` creates nothing."""
         if isinstance(self.location, S3State):
             return S3Ledger(self._client, self.location.bucket, self.location.key("ledger.json"))
-        return Ledger(self.location.folder / "ledger.db")
+        return Ledger(self.location.folder / "ledger.db", read_only=read_only)

@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Counts, LedgerRecord, ObservedJob
+from runner.reconcile.model import Counts, Failure, LedgerRecord, ObservedJob
 
 FORMAT = "batchctl-ledger/1"
 MAX_ATTEMPTS = 25
@@ -72,6 +72,7 @@ def record_json(record: LedgerRecord, updated: float) -> dict[str, Any]:
         "staged": record.staged,
         "report": record.report,
         "slot": record.slot,
+        "failure": record.failure.to_json() if record.failure else None,
         "updated": updated,
     }
 
@@ -92,6 +93,7 @@ def record_from(data: dict[str, Any]) -> LedgerRecord:
         staged=bool(data.get("staged")),
         report=data.get("report"),
         slot=data.get("slot"),
+        failure=Failure.from_json(data.get("failure")),
     )
 
 
@@ -104,6 +106,7 @@ def upsert(doc: dict[str, Any], record: LedgerRecord, now: float) -> None:
             for field in ("status", "total", "succeeded", "failed", "terminated", "updated"):
                 existing[field] = fresh[field]
             existing["report"] = fresh["report"] or existing.get("report")
+            existing["failure"] = fresh["failure"] or existing.get("failure")
             return
     doc["records"].append(fresh)
 

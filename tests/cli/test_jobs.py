@@ -70,6 +70,7 @@ def test_engine_run_once_and_list(project: Path, capsys: pytest.CaptureFixture[s
     assert lines[0].split() == [
         "JOB",
         "ID",
+        "NAME",
         "STATUS",
         "PRIORITY",
         "PROGRESS",
@@ -78,8 +79,8 @@ def test_engine_run_once_and_list(project: Path, capsys: pytest.CaptureFixture[s
         "(UTC)",
         "DESCRIPTION",
     ]
-    assert lines[1].split()[:5] == [waiting, "Suspended", "10", "0/5", "untag"]
-    assert lines[2].split()[:5] == [done, "Complete", "10", "5/5", "tag"]
+    assert lines[1].split()[:6] == [waiting, "-", "Suspended", "10", "0/5", "untag"]
+    assert lines[2].split()[:6] == [done, "-", "Complete", "10", "5/5", "tag"]
     assert main(["jobs", "list", "--status", "Complete", "-o", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)["jobs"]
     assert [j["jobId"] for j in listed] == [done]

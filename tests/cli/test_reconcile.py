@@ -53,9 +53,9 @@ def test_example_campaign_end_to_end(campaign: Path, capsys: pytest.CaptureFixtu
 
     assert main(["reconcile", "--until-done", "--interval", "0.3"]) == 0
     out = capsys.readouterr().out
-    assert "done: 4 final, 0 failed or blocked, 1 awaiting confirmation" in out
+    assert "done: 4 final, 0 need attention, 1 awaiting a person" in out
     ids = _job_ids(campaign)
-    assert f"awaiting confirmation: batchctl jobs confirm {ids['delete-2024-originals']}" in out
+    assert "? delete-2024-originals: batchctl jobs confirm delete-2024-originals" in out
 
     store = DirStore(campaign / ".batchctl" / "objects")
     tagged = store.get_tags("logs", "2024/03/07/app-005.log")
@@ -76,9 +76,9 @@ def test_example_campaign_end_to_end(campaign: Path, capsys: pytest.CaptureFixtu
 
     assert main(["status"]) == 0
     status = capsys.readouterr().out
-    assert "delete-2024-originals    Suspended" in status
+    assert "delete-2024-originals  Awaiting confirmation" in status
 
-    assert main(["jobs", "confirm", ids["delete-2024-originals"]]) == 0
+    assert main(["jobs", "confirm", "delete-2024-originals"]) == 0
     assert main(["reconcile", "--until-done", "--interval", "0.3"]) == 0
     capsys.readouterr()
     assert [o.key for o in store.list("logs", "2024/")] == ["2024/README.txt"]
@@ -127,10 +127,10 @@ def failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_failed_and_blocked_exit_4(failing: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reconcile", "--until-done", "--interval", "0.2"]) == 4
     out = capsys.readouterr().out
-    assert "done: 1 final, 3 failed or blocked, 0 awaiting confirmation" in out
-    assert "✗ broken: Failed" in out
-    assert "✗ after-broken: blocked: broken failed" in out
-    assert "✗ later: blocked: broken failed" in out
+    assert "done: 1 final, 3 need attention, 0 awaiting a person" in out
+    assert "✗ broken: ManifestNotFound: cannot read manifest s3://logs/no-such-manifest.csv" in out
+    assert "✗ after-broken: broken failed" in out
+    assert "✗ later: broken failed" in out
     assert main(["status"]) == 4
     capsys.readouterr()
     assert main(["status", "-o", "json"]) == 4
@@ -155,7 +155,7 @@ def test_invalid_specs_change_nothing(failing: Path, capsys: pytest.CaptureFixtu
     assert main(["apply", "--yes"]) == 1
     err = capsys.readouterr().err
     assert "bad.yaml:1:1: metadata: is required" in err
-    assert "nothing was applied" in err
+    assert "nothing was done" in err
     assert _job_ids(failing) == {}
 
 

@@ -114,7 +114,8 @@ def test_manual_confirmation_is_never_confirmed() -> None:
     action = result.actions[0]
     assert action.kind is A.NOOP
     assert action.awaiting_confirmation
-    assert action.reason == "awaiting confirmation: batchctl jobs confirm job-a"
+    assert action.reason == "awaiting confirmation: batchctl jobs confirm a"
+    assert action.command == "batchctl jobs confirm a"
 
 
 def test_long_suspended_jobs_are_flagged() -> None:
@@ -280,3 +281,114 @@ def test_actions_come_in_dependency_order() -> None:
         job_yaml("a", "dependsOn: [{job: y}]"),
     )
     assert [a.name for a in plan(items, [], [], now=NOW).actions] == ["z", "y", "a"]
+
+
+def test_jobs_behind_a_person_are_held_transitively() -> None:
+    """first awaits a person; second waits on it, third on second: all three rest."""
+    from runner.reconcile.controller import settled
+
+    items = desired(
+        job_yaml("first", "confirmation: manual"),
+        job_yaml("second", "dependsOn: [{job: first}]"),
+        job_yaml("third", "dependsOn: [{job: second}]\ndependencyPolicy: stage"),
+        job_yaml("free"),
+    )
+    first, third = by_name(items, "first"), by_name(items, "third")
+    result = plan(
+        items,
+        [observed(first, "j1", S.SUSPENDED), observed(third, "j3", S.SUSPENDED)],
+        [recorded(first, "j1"), recorded(third, "j3")],
+        now=NOW,
+    )
+    second_action = _action(result.actions, "second")
+    third_action = _action(result.actions, "third")
+    assert second_action.kind is A.WAIT  # type: ignore[attr-defined]
+    assert second_action.held_by == ("first",)  # type: ignore[attr-defined]
+    assert third_action.kind is A.WAIT  # type: ignore[attr-defined]
+    assert third_action.held_by == ("first",)  # type: ignore[attr-defined]
+    assert third_action.staged  # type: ignore[attr-defined]
+    assert not settled(result)  # "free" is still to be created
+    free = by_name(items, "free")
+    done = plan(
+        items,
+        [
+            observed(first, "j1", S.SUSPENDED),
+            observed(third, "j3", S.SUSPENDED),
+            observed(free, "j4", S.COMPLETE),
+        ],
+        [recorded(first, "j1"), recorded(third, "j3"), recorded(free, "j4")],
+        now=NOW,
+    )
+    assert settled(done)
+
+
+def test_a_wait_on_running_work_is_not_held() -> None:
+    from runner.reconcile.controller import settled
+
+    items = desired(
+        job_yaml("first", "confirmation: manual"),
+        job_yaml("busy"),
+        job_yaml("second", "dependsOn: [{job: first}, {job: busy}]"),
+    )
+    first, busy = by_name(items, "first"), by_name(items, "busy")
+    result = plan(
+        items,
+        [observed(first, "j1", S.SUSPENDED), observed(busy, "j2", S.ACTIVE, total=4)],
+        [recorded(first, "j1"), recorded(busy, "j2")],
+        now=NOW,
+    )
+    assert _action(result.actions, "second").held_by == ()  # type: ignore[attr-defined]
+    assert not settled(result)
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "failed", "total", "attention"),
+    [
+        ("0", 1, 1000, True),
+        ("0", 0, 1000, False),
+        ("3", 3, 1000, False),
+        ("3", 4, 1000, True),
+        ('"0.5%"', 5, 1000, False),
+        ('"0.5%"', 6, 1000, True),
+        ('"100%"', 3, 3, False),
+    ],
+)
+def test_tolerate_failed_tasks(tolerance: str, failed: int, total: int, attention: bool) -> None:
+    from runner.reconcile.controller import troubled
+
+    items = desired(
+        job_yaml("a", f"tolerateFailedTasks: {tolerance}"),
+        job_yaml("b", "dependsOn: [{job: a}]"),
+    )
+    a = items[0]
+    result = plan(
+        items,
+        [observed(a, "j", S.COMPLETE, total=total, succeeded=total - failed, failed=failed)],
+        [recorded(a, "j")],
+        now=NOW,
+    )
+    action = _action(result.actions, "a")
+    assert (action.attention is not None) is attention  # type: ignore[attr-defined]
+    assert troubled(result) is attention
+    # within the tolerance, a `succeeded` dependency holds
+    dependent = _action(result.actions, "b")
+    assert dependent.kind is (A.BLOCKED if attention else A.CREATE)  # type: ignore[attr-defined]
+    if attention:
+        assert f"{failed:,} of {total:,} tasks failed" in action.attention  # type: ignore[attr-defined]
+        assert action.command == "batchctl report a"  # type: ignore[attr-defined]
+
+
+def test_failure_reasons_reach_the_action() -> None:
+    from runner.reconcile.model import Failure
+
+    items = desired(job_yaml("a"))
+    a = items[0]
+    record = recorded(a, "j", S.FAILED)
+    reason = ("ManifestGenerationFailed", "cannot list s3://medai: NoSuchBucket")
+    with_reason = type(record)(**{**record.__dict__, "failure": Failure(reasons=(reason,))})
+    result = plan(items, [observed(a, "j", S.FAILED)], [with_reason], now=NOW)
+    action = result.actions[0]
+    assert action.reason == (
+        "Failed: ManifestGenerationFailed: cannot list s3://medai: NoSuchBucket"
+    )
+    assert action.attention == "ManifestGenerationFailed: cannot list s3://medai: NoSuchBucket"

@@ -45,8 +45,8 @@ def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store.close()
     previous = os.getcwd()
     os.chdir(root)
-    try:
-        assert main(["reconcile", "--until-done", "--interval", "0.2"]) == 0
+    try:  # 25 failed tasks, none tolerated: the job needs attention (exit 4)
+        assert main(["reconcile", "--until-done", "--interval", "0.2"]) == 4
     finally:
         os.chdir(previous)
     return root
@@ -114,8 +114,8 @@ def test_status_outputs(
 ) -> None:
     monkeypatch.chdir(done)
     capsys.readouterr()
-    for output in ("text", "md", "html", "json"):
-        assert main(["status", "-o", output]) == 0
+    for output in ("text", "md", "html", "json"):  # 25 failed tasks, none tolerated
+        assert main(["status", "-o", output]) == 4
     out = capsys.readouterr().out
     assert "| `tag-some` | local | Complete | 100% (55/55, 25 failed) |" in out
     assert '<span class="badge s-complete">Complete</span>' in out
@@ -161,7 +161,7 @@ def test_status_page_in_chromium(
         pytest.skip("Chromium is not installed (Debian package `chromium`)")
     monkeypatch.chdir(done)
     capsys.readouterr()
-    assert main(["status", "-o", "html"]) == 0
+    assert main(["status", "-o", "html"]) == 4
     page = done / "status.html"
     page.write_text(capsys.readouterr().out, encoding="utf-8")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

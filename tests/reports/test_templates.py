@@ -8,12 +8,15 @@ from typing import Any
 import pytest
 
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Action, ActionKind, Counts, Plan
+from runner.reconcile.model import Action, ActionKind, Counts, Failure, Plan
 from runner.reports.completion import CompletionReport, FailureGroup
 from runner.reports.environment import render
 from runner.reports.views import job_view, plan_view
 
 GOLDEN = Path(__file__).parent / "golden"
+NO_BUCKET = "ManifestGenerationFailed: cannot list s3://medai"
+BEYOND = "3 of 2,003 tasks failed (tolerateFailedTasks: 0); top error NoSuchKey (3 tasks)"
+IDLE = "no engine is running for target local: tag-logs (New) will not move until …"
 A, S = ActionKind, JobStatus
 
 
@@ -25,8 +28,15 @@ def sample_plan() -> Plan:
 
     return Plan(
         actions=(
-            act(A.CREATE, "tag-logs", "new spec", generation=1, priority=20),
-            act(A.STAGE, "copy-logs", "new spec; staged", generation=1, depends_on=("tag-logs",)),
+            act(A.CREATE, "tag-logs", "new spec", generation=1, priority=20, campaign="logs"),
+            act(
+                A.STAGE,
+                "copy-logs",
+                "new spec; staged",
+                generation=1,
+                depends_on=("tag-logs",),
+                campaign="logs",
+            ),
             act(A.CONFIRM, "verify", "dependencies hold", job_id="job-3", status=S.SUSPENDED),
             act(
                 A.SET_PRIORITY,
@@ -53,40 +63,65 @@ def sample_plan() -> Plan:
                 "after",
                 "waiting for tag-logs: Active, 43% (430 of 1,000 tasks)",
                 depends_on=("tag-logs",),
+                campaign="logs",
             ),
-            act(A.BLOCKED, "blocked", "blocked: broken failed", depends_on=("broken",)),
+            act(
+                A.BLOCKED,
+                "blocked",
+                "blocked: broken failed",
+                depends_on=("broken",),
+                attention="broken failed",
+            ),
             act(
                 A.NOOP,
                 "broken",
-                "Failed",
+                f"Failed: {NO_BUCKET}",
                 job_id="job-9",
                 status=S.FAILED,
                 failed=True,
                 counts=Counts(10, 1, 9),
+                attention=NO_BUCKET,
+                failure=Failure(reasons=(("ManifestGenerationFailed", "cannot list s3://medai"),)),
+                command="batchctl report broken",
             ),
             act(
                 A.NOOP,
                 "done",
-                "Complete (2,000 succeeded, 3 failed)",
+                f"Complete (2,000 succeeded, 3 failed): {BEYOND}",
                 job_id="job-10",
                 status=S.COMPLETE,
                 counts=Counts(2003, 2000, 3),
+                attention=BEYOND,
+                failure=Failure(top_error=("NoSuchKey", 3)),
+                command="batchctl report done",
             ),
             act(
                 A.NOOP,
                 "delete",
-                "awaiting confirmation: batchctl jobs confirm job-11",
+                "awaiting confirmation: batchctl jobs confirm delete",
                 job_id="job-11",
                 status=S.SUSPENDED,
                 awaiting_confirmation=True,
                 counts=Counts(50, 0, 0),
+                command="batchctl jobs confirm delete",
+            ),
+            act(
+                A.WAIT,
+                "purge",
+                "staged; waiting for delete: "
+                "awaiting confirmation by a person (batchctl jobs confirm delete)",
+                job_id="job-13",
+                status=S.SUSPENDED,
+                staged=True,
+                held_by=("delete",),
+                depends_on=("delete",),
             ),
         ),
         orphans=(
             act(
                 A.NOOP,
                 "gone",
-                "orphan: its spec is gone; `--prune` cancels it",
+                "its spec is gone; `--prune` cancels it",
                 job_id="job-12",
                 status=S.ACTIVE,
                 orphan=True,
@@ -126,28 +161,29 @@ def sample_job() -> dict[str, Any]:
 
 
 CASES = {
-    "plan.txt": ("plan.txt.j2", lambda: plan_view(sample_plan())),
+    "plan.txt": ("plan.txt.j2", lambda: plan_view(sample_plan(), notes=[IDLE])),
     "plan.md": (
         "plan.md.j2",
-        lambda: {**plan_view(sample_plan()), "generatedAt": "2026-11-27T00:00:00Z"},
+        lambda: {**plan_view(sample_plan(), notes=[IDLE]), "generatedAt": "2026-11-27T00:00:00Z"},
     ),
-    "status.txt": ("status.txt.j2", lambda: plan_view(sample_plan())),
+    "status.txt": ("status.txt.j2", lambda: plan_view(sample_plan(), notes=[IDLE])),
     "status.md": (
         "status.md.j2",
-        lambda: {**plan_view(sample_plan()), "generatedAt": "2026-11-27T00:00:00Z"},
+        lambda: {**plan_view(sample_plan(), notes=[IDLE]), "generatedAt": "2026-11-27T00:00:00Z"},
     ),
     "status.summary.md": (
         "status.md.j2",
         lambda: {
-            **plan_view(sample_plan()),
+            **plan_view(sample_plan(), notes=[IDLE]),
             "generatedAt": "2026-11-27T00:00:00Z",
             "summaryOnly": True,
         },
     ),
     "status.html": (
         "status.html.j2",
-        lambda: {**plan_view(sample_plan()), "generatedAt": "2026-11-27T00:00:00Z"},
+        lambda: {**plan_view(sample_plan(), notes=[IDLE]), "generatedAt": "2026-11-27T00:00:00Z"},
     ),
+    "summary.txt": ("summary.txt.j2", lambda: plan_view(sample_plan(), notes=[IDLE])),
     "job.md": ("job.md.j2", sample_job),
     "job.html": ("job.html.j2", sample_job),
 }
@@ -177,8 +213,9 @@ def test_html_is_escaped() -> None:
     page = render("job.html.j2", job)
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    plan = plan_view(sample_plan())
-    plan["actions"][0]["reason"] = "<script>alert(1)</script>"
+    plan = plan_view(sample_plan(), notes=[IDLE])
+    plan["actions"][0]["detail"] = "<script>alert(1)</script>"
+    plan["campaigns"][0]["actions"][0]["detail"] = "<script>alert(1)</script>"
     status = render("status.html.j2", {**plan, "generatedAt": None})
     assert "<script>" not in status
     assert "&lt;script&gt;" in status

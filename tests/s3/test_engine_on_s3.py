@@ -92,7 +92,7 @@ def test_campaign_on_an_s3_server(
     monkeypatch.chdir(tmp_path)
     assert main(["reconcile", "--until-done", "--interval", "0.3", "--timeout", "300"]) == 0
     out = capsys.readouterr().out
-    assert "done: 3 final, 0 failed or blocked" in out
+    assert "done: 3 final, 0 need attention" in out
     assert store.get_tags(f"{prefix}-logs", "2024/01/obj 0005.log") == {"class": "archive"}
     copies = list(store.list(f"{prefix}-archive"))
     assert len(copies) == OBJECTS

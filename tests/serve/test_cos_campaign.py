@@ -91,7 +91,7 @@ def test_the_example_campaign_on_cos(
         until_done = ["reconcile", "--until-done", "--interval", "0.3", "--timeout", "180"]
         assert main(until_done) == 0
         out = capsys.readouterr().out
-        assert "done: 2 final, 0 failed or blocked, 1 awaiting confirmation" in out
+        assert "done: 2 final, 0 need attention, 1 awaiting a person" in out
         assert objects.get_tags(f"logs-{APPID}", "2024/01/03/app-000.log") == {
             "class": "archive",
             "year": "2024",
@@ -102,14 +102,14 @@ def test_the_example_campaign_on_cos(
         # the delete waits for a person: confirmed through the COS API, then it runs
         assert main(["jobs", "list", "--target", "cos", "--status", "Suspended"]) == 0
         listing = capsys.readouterr().out
-        waiting = re.findall(r"^([0-9a-f-]{36})\s+Suspended", listing, re.M)
+        waiting = re.findall(
+            r"^(\S+)\s+delete-2024-originals\s+Suspended \(awaiting confirmation\)", listing, re.M
+        )
         assert len(waiting) == 1, listing
-        assert main(["jobs", "confirm", waiting[0], "--target", "cos"]) == 0
+        assert main(["jobs", "confirm", "delete-2024-originals"]) == 0  # by name, on its target
         capsys.readouterr()
         assert main(until_done) == 0
-        assert "done: 3 final, 0 failed or blocked, 0 awaiting confirmation" in (
-            capsys.readouterr().out
-        )
+        assert "done: 3 final, 0 need attention, 0 awaiting a person" in (capsys.readouterr().out)
         assert [o.key for o in objects.list(f"logs-{APPID}", "2024/")] == ["2024/README.txt"]
         # the completion report, read back through COS's S3 endpoint
         assert main(["report", "archive-2024-logs", "--target", "cos", "-o", "json"]) == 0

@@ -254,7 +254,7 @@ def test_the_example_campaign_through_the_aws_backend(
         capsys.readouterr()
         assert main(["reconcile", "--until-done", "--interval", "0.3", "--timeout", "180"]) == 0
         out = capsys.readouterr().out
-        assert "done: 4 final, 0 failed or blocked, 0 awaiting confirmation" in out
+        assert "done: 4 final, 0 need attention, 0 awaiting a person" in out
         assert objects.get_tags("logs", "2024/01/03/app-000.log") == {
             "class": "archive",
             "year": "2024",
