@@ -12,7 +12,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -357,17 +357,21 @@ class Controller:
 
     # -- the embedded engine ---------------------------------------------------
 
+    def _engines_not_running_here(self) -> Iterator[tuple[str, LocalBackend]]:
+        """Each local target (and its backend) whose engine this process does not run."""
+        for target in sorted(self._targets()):
+            service = self._service(target).inner
+            if not isinstance(service, LocalBackend):
+                continue
+            if not any(t.name == f"engine-{target}" for t, _, _ in self._workers):
+                yield target, service
+
     def idle_engines(self, plan: Plan, *, applied: bool = False) -> list[str]:
         """One line for each local target whose jobs wait for a worker that is not running
         (``applied``: the jobs the plan's actions just created or confirmed count too)."""
         making = _MAKES_WORK if applied else frozenset()
         lines = []
-        for target in sorted(self._targets()):
-            service = self._service(target).inner
-            if not isinstance(service, LocalBackend):
-                continue
-            if any(t.name == f"engine-{target}" for t, _, _ in self._workers):
-                continue
+        for target, service in self._engines_not_running_here():
             stuck = [
                 f"{a.name} ({a.status.value if a.status in _NEEDS_WORKER else a.kind.value})"
                 for a in (*plan.actions, *plan.orphans)
@@ -385,12 +389,7 @@ class Controller:
     def start_engines(self) -> list[str]:
         """Run the engine of every local target in this process, unless a worker serves it."""
         started = []
-        for target in sorted(self._targets()):
-            service = self._service(target).inner
-            if not isinstance(service, LocalBackend):
-                continue
-            if any(t.name == f"engine-{target}" for t, _, _ in self._workers):
-                continue
+        for target, service in self._engines_not_running_here():
             lock = service.worker_lock()
             try:
                 lock.acquire()
