@@ -9,11 +9,16 @@ recomputes from what is observed, never from remembered events.
   between CreateJob and the ledger write) is adopted as the next generation.
 - Dependencies are sequenced here, because priority never guarantees order: a
   dependent is created only once every dependency's condition holds (complete:
-  Complete; succeeded: Complete with no failed task). A Failed or Cancelled
-  dependency, or one Complete with failures under ``succeeded``, blocks its
-  dependents transitively, naming the root cause. ``dependencyPolicy: stage``
-  creates the dependent early with confirmation required and confirms it once
-  the dependencies hold; ``confirmation: manual`` is never confirmed here.
+  Complete; succeeded: Complete with no more failed tasks than its
+  ``tolerateFailedTasks``). A Failed or Cancelled dependency, or one Complete with
+  failures beyond that under ``succeeded``, blocks its dependents transitively,
+  naming the root cause. ``dependencyPolicy: stage`` creates the dependent early with
+  confirmation required and confirms it once the dependencies hold;
+  ``confirmation: manual`` is never confirmed here.
+- Nothing more happens without a person once every job is final, blocked, awaiting
+  confirmation, or waiting only on such jobs (``held_by``): ``--until-done`` stops.
+- A job needs attention (``attention``, exit 4) when it Failed, is Blocked, or is
+  Complete with more failed tasks than it tolerates.
 - A finished job is never re-run: a Complete, Failed or Cancelled job whose spec
   did not change stays as it is (``--replace NAME`` asks for a new generation).
   A change of the immutable fields is drift, handled by ``onChange``.

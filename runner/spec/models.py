@@ -597,7 +597,8 @@ class Dependency(Model):
     target: DnsLabel | None = None
     """Target of that job (this job's target when omitted)."""
     condition: Literal["complete", "succeeded"] = "succeeded"
-    """complete: the job is Complete; succeeded: Complete with no failed task."""
+    """complete: the job is Complete; succeeded: Complete with no more failed tasks than
+    its tolerateFailedTasks (0 unless set)."""
 
 
 class JobMetadata(Model):
