@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import typer
+
 from runner.cli import exitcodes
 
 
@@ -12,3 +16,16 @@ class CommandError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+SHOWN_ERRORS = 50
+
+
+def echo_errors(errors: Sequence[object], *, err: bool = True) -> None:
+    """Print the first SHOWN_ERRORS errors and how many more there are (a flood of
+    100,000 empty documents must not print 200,000 lines; --output json keeps all)."""
+    for error in errors[:SHOWN_ERRORS]:
+        typer.echo(str(error), err=err)
+    if len(errors) > SHOWN_ERRORS:
+        more = len(errors) - SHOWN_ERRORS
+        typer.echo(f"… and {more:,} more error{'s' if more != 1 else ''}", err=err)

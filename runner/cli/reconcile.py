@@ -17,7 +17,7 @@ import typer
 from runner.backends import BackendUnavailable
 from runner.cli import exitcodes
 from runner.cli.app import app
-from runner.cli.errors import CommandError
+from runner.cli.errors import CommandError, echo_errors
 from runner.cli.live import LiveView
 from runner.cli.project import DirArgument, DirOption, jobs_folder
 from runner.engine.lock import LockHeld, LockUnavailable
@@ -30,7 +30,12 @@ from runner.reconcile.controller import (
     troubled,
 )
 from runner.reconcile.model import Plan, PlanError
-from runner.reports.environment import UserTemplateError, render, render_user_template
+from runner.reports.environment import (
+    TEMPLATE_SECONDS,
+    UserTemplateError,
+    render,
+    render_user_template,
+)
 from runner.reports.views import plan_view
 from runner.spec.errors import SpecInvalid
 from runner.state import StateError, state_location
@@ -126,8 +131,7 @@ def controller(
     try:
         location = state_location(folder, state)
     except SpecInvalid as exc:
-        for error in exc.errors:
-            _err(str(error))
+        echo_errors(exc.errors)
         raise CommandError(
             f"{len(exc.errors)} error(s) in batchctl.yaml; nothing was done"
         ) from exc
@@ -146,8 +150,7 @@ def controller(
             campaign=campaign,
         )
     except SpecInvalid as exc:
-        for error in exc.errors:
-            _err(str(error))
+        echo_errors(exc.errors)
         raise CommandError(f"{len(exc.errors)} error(s) in {folder}; nothing was done") from exc
     except (StateError, LockUnavailable) as exc:
         raise CommandError(str(exc)) from exc
@@ -159,8 +162,7 @@ def controller(
     try:
         yield ctl
     except SpecInvalid as exc:
-        for error in exc.errors:
-            _err(str(error))
+        echo_errors(exc.errors)
         raise CommandError(f"{len(exc.errors)} error(s) in {folder}; nothing was applied") from exc
     except PlanError as exc:
         for problem in exc.problems:
@@ -435,6 +437,14 @@ def status(
     template: Annotated[
         Path | None, typer.Option("--template", help="Render with this Jinja template instead.")
     ] = None,
+    template_timeout: Annotated[
+        float,
+        typer.Option(
+            "--template-timeout",
+            metavar="SECONDS",
+            help="Stop a --template that renders for longer than this.",
+        ),
+    ] = TEMPLATE_SECONDS,
     state: StateOption = None,
     campaign: CampaignOption = None,
     verbose: VerboseOption = False,
@@ -455,7 +465,7 @@ def status(
     view = {**plan_view(result.plan, notes=notes), "generatedAt": _stamp()}
     if template is not None:
         try:
-            typer.echo(render_user_template(template, view).rstrip("\n"))
+            typer.echo(render_user_template(template, view, timeout=template_timeout).rstrip("\n"))
         except UserTemplateError as exc:
             raise CommandError(str(exc)) from exc
     elif output is StatusOutput.json:

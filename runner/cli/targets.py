@@ -6,13 +6,11 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import typer
-
 from runner import jobsdir
 from runner.backends import BackendUnavailable, open_backend
 from runner.backends.base import JobService
 from runner.backends.local import LocalBackend
-from runner.cli.errors import CommandError
+from runner.cli.errors import CommandError, echo_errors
 from runner.cli.project import jobs_folder
 from runner.engine.stores import StoreUnavailable
 from runner.reconcile.ledger import LedgerStore
@@ -25,8 +23,7 @@ def load_specs(folder: Path) -> SpecSet:
     """Every resource under ``folder``; invalid specs stop the command before any backend."""
     specs = jobsdir.load(jobs_folder(option=folder))
     if specs.errors:
-        for error in specs.errors:
-            typer.echo(str(error), err=True)
+        echo_errors(specs.errors)
         count = len(specs.errors)
         raise CommandError(
             f"{count} error{'s' if count != 1 else ''} in {folder}; nothing was done"

@@ -12,6 +12,7 @@ import typer
 from runner import jobsdir
 from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
+from runner.cli.errors import echo_errors
 from runner.cli.project import DirOption, jobs_folder
 
 
@@ -49,8 +50,7 @@ def validate(
             f"in {files} file{'s' if files != 1 else ''}"
         )
     else:
-        for error in specs.errors:
-            typer.echo(str(error))
+        echo_errors(specs.errors, err=False)
         count = len(specs.errors)
-        typer.echo(f"{count} error{'s' if count != 1 else ''} in {folder}")
+        typer.echo(f"{count:,} error{'s' if count != 1 else ''} in {folder}")
     return exitcodes.OK if valid else exitcodes.ERROR

@@ -344,7 +344,10 @@ class Controller:
         found: dict[JobKey, bytes] = {}
         for loaded in self.specs.jobs:
             if loaded.job.spec.manifest.file is not None:
-                found[loaded.key] = Path(jobsdir.manifest_file_path(loaded)).read_bytes()
+                try:
+                    found[loaded.key] = jobsdir.read_manifest_file(loaded, self.project_root)
+                except (jobsdir.ManifestFileError, OSError) as exc:
+                    raise ReconcileError(f"{loaded.doc.file}: manifest.file: {exc}") from exc
         return found
 
     def call_counts(self) -> dict[str, int]:

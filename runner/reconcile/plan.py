@@ -145,24 +145,33 @@ def _currents(
 
 
 def _order(desired: Sequence[DesiredJob]) -> list[DesiredJob]:
-    """Dependencies first (the specs were checked for cycles)."""
+    """Dependencies first (the specs were checked for cycles; a cycle is cut, not looped).
+
+    Iterative: a campaign may chain ten thousand jobs, far past Python's recursion limit.
+    """
     by_key = {d.key: d for d in desired}
     done: set[JobKey] = set()
     ordered: list[DesiredJob] = []
-
-    def visit(item: DesiredJob, trail: set[JobKey]) -> None:
-        if item.key in done or item.key in trail:
-            return
-        trail.add(item.key)
-        for dep in item.job.spec.depends_on:
-            found = by_key.get((dep.target or item.key[0], dep.job))
-            if found is not None:
-                visit(found, trail)
-        done.add(item.key)
-        ordered.append(item)
-
-    for item in sorted(desired, key=lambda d: d.key):
-        visit(item, set())
+    for root in sorted(desired, key=lambda d: d.key):
+        if root.key in done:
+            continue
+        trail = {root.key}
+        stack: list[tuple[DesiredJob, int]] = [(root, 0)]
+        while stack:
+            item, i = stack[-1]
+            deps = item.job.spec.depends_on
+            if i < len(deps):
+                stack[-1] = (item, i + 1)
+                dep = deps[i]
+                found = by_key.get((dep.target or item.key[0], dep.job))
+                if found is not None and found.key not in done and found.key not in trail:
+                    trail.add(found.key)
+                    stack.append((found, 0))
+                continue
+            stack.pop()
+            trail.discard(item.key)
+            done.add(item.key)
+            ordered.append(item)
     return ordered
 
 

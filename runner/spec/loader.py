@@ -97,8 +97,8 @@ _CREDENTIAL_WORDS = (
     "privatekey",
     "credential",
 )
-# Maps of user data: their keys are the user's own words, not settings.
-_DATA_MAPS = frozenset({"labels", "tags", "user"})
+# The keys of user data (labels, object tags, copy metadata) are checked too: a
+# `password:` tag would put a secret on every object of a campaign, and in git.
 
 CREDENTIALS_HINT = (
     "credentials never go in resources: AWS and S3 stores use boto3's standard chain "
@@ -123,9 +123,7 @@ def _strip_credentials(data: Any, path: Path, doc: YamlDocument, errors: list[Sp
                     doc.error((*path, key), f"looks like a credential; {CREDENTIALS_HINT}")
                 )
                 continue
-            out[key] = (
-                value if key in _DATA_MAPS else _strip_credentials(value, (*path, key), doc, errors)
-            )
+            out[key] = _strip_credentials(value, (*path, key), doc, errors)
         return out
     if isinstance(data, list):
         return [_strip_credentials(v, (*path, i), doc, errors) for i, v in enumerate(data)]

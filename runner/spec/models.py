@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     Tag,
     field_validator,
     model_validator,
@@ -151,7 +152,8 @@ EndpointUrl = Annotated[
     Field(json_schema_extra={"pattern": f"^{_URL}$"}),
 ]
 
-Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY)]
+# Integers are integers: `true`, "10" and 10.0 are refused rather than read as 1 and 10.
+Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY, strict=True)]
 
 StorageClass = Literal[
     "STANDARD",
@@ -316,9 +318,9 @@ class GenerateFilters(Model):
     """Only objects last modified before this time."""
     key_matches: str | None = Field(default=None, min_length=1, max_length=1024)
     """Only keys matching this glob (`*` within a path segment, `**` across segments)."""
-    min_size: int | None = Field(default=None, ge=0)
+    min_size: int | None = Field(default=None, ge=0, strict=True)
     """Only objects of at least this many bytes."""
-    max_size: int | None = Field(default=None, ge=0)
+    max_size: int | None = Field(default=None, ge=0, strict=True)
     """Only objects of at most this many bytes."""
     storage_classes: list[StorageClass] | None = Field(default=None, min_length=1)
     """Only objects in one of these storage classes."""
@@ -497,7 +499,7 @@ class AclOperation(Model):
 class RestoreOperation(Model):
     """Restore archived objects for a number of days."""
 
-    days: int = Field(ge=1, le=36500)
+    days: int = Field(ge=1, le=36500, strict=True)
     """Days the restored copy stays readable."""
     tier: Literal["BULK", "STANDARD"] = "BULK"
     """Retrieval tier."""
@@ -578,12 +580,22 @@ class Operation(OneOf):
 # BatchJob
 
 
+def _report_prefix(value: str) -> str:
+    parts = value.split("/")
+    if value.startswith("/") or "\\" in value or "\x00" in value or ".." in parts or "." in parts:
+        raise ValueError(
+            "must be a plain key prefix: no leading /, no . or .. segment, no backslash "
+            "(reports are written below it on every target, the embedded store included)"
+        )
+    return value
+
+
 class Report(Model):
     """Where the completion report is written."""
 
     bucket: BucketName
     """Bucket for the report."""
-    prefix: KeyPrefix | None = None
+    prefix: Annotated[KeyPrefix, AfterValidator(_report_prefix)] | None = None
     """Key prefix of the report (job-<id>/… goes below it)."""
     scope: Literal["all", "failed"] = "all"
     """Report every task, or failed tasks only."""
@@ -634,7 +646,7 @@ def _tolerance(value: object) -> int | str:
     return text
 
 
-FailureTolerance = Annotated[int | str, AfterValidator(_tolerance)]
+FailureTolerance = Annotated[Annotated[int, Strict()] | str, AfterValidator(_tolerance)]
 
 
 def failures_tolerated(tolerance: int | str, *, failed: int, total: int) -> bool:
@@ -759,9 +771,9 @@ class LocalTarget(Model):
     """Engine state and ledger, relative to the folder holding the jobs folder."""
     store: Store = "dir://.batchctl/objects"
     """Object store: dir://PATH (relative to the project) or an s3 block."""
-    slots: int = Field(default=1, ge=1, le=64)
+    slots: int = Field(default=1, ge=1, le=64, strict=True)
     """Jobs that may be Active at once."""
-    workers: int = Field(default=16, ge=1, le=1024)
+    workers: int = Field(default=16, ge=1, le=1024, strict=True)
     """Task threads per Active job."""
 
 
@@ -788,7 +800,7 @@ class StateConfig(Model):
     """Region of the state bucket (else the environment's)."""
     profile: str | None = None
     """AWS profile with the credentials (else boto3's standard chain)."""
-    lease_seconds: int = Field(default=120, ge=15, le=3600)
+    lease_seconds: int = Field(default=120, ge=15, le=3600, strict=True)
     """How long the lock lasts unless renewed; a reconcile renews it while it runs."""
 
 

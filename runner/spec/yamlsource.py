@@ -32,10 +32,30 @@ Path = tuple[str | int, ...]
 # A bound on nodes built per document: aliases can expand a small file into an
 # enormous tree ("billion laughs"); no real spec comes near this.
 _MAX_NODES = 200_000
+# Bounds on what hostile text can make us do: composing and building are recursive
+# (500 levels ran out of stack), and int() of thousands of digits is refused by Python
+# (and quadratic before that). A spec nests a dozen levels and its numbers fit 64 bits.
+MAX_DEPTH = 64
+MAX_NUMBER_LENGTH = 40
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2-style implicit typing (see module docstring)."""
+    """SafeLoader with YAML 1.2-style implicit typing (see module docstring), and a bound
+    on nesting checked while composing, before any recursion can run deep."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {}
@@ -66,6 +86,10 @@ _Loader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
 
 def _construct_int(loader: yaml.SafeLoader, node: Node) -> int:
     text = str(loader.construct_scalar(node)).replace("_", "")  # type: ignore[arg-type]
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number of {len(text)} characters is too long", node.start_mark
+        )
     if text.startswith("0o"):
         return int(text[2:], 8)
     return int(text, 0)
@@ -74,6 +98,7 @@ def _construct_int(loader: yaml.SafeLoader, node: Node) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 _COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 
 
@@ -166,6 +191,18 @@ class _Builder:
                 continue
             if not isinstance(key_node, ScalarNode):
                 self._err(key_node, path, "a mapping key must be a plain string")
+                continue
+            resolved = self.loader.resolve(  # type: ignore[no-untyped-call]
+                ScalarNode, key_node.value, (True, False)
+            )
+            if key_node.style is None and resolved not in (_STR_TAG, _MERGE_TAG):
+                # Keys are strings, as Kubernetes reads its resources: `1:` or `true:` as a
+                # key is a slip more often than not, and quoting says what is meant.
+                self._err(
+                    key_node,
+                    (*path, str(key_node.value)),
+                    f'a mapping key must be a string: write it quoted, "{key_node.value}"',
+                )
                 continue
             # Keys keep their text: `2024: x` in tags is the key "2024", not an int.
             key = str(key_node.value)

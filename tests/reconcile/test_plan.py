@@ -392,3 +392,27 @@ def test_failure_reasons_reach_the_action() -> None:
         "Failed: ManifestGenerationFailed: cannot list s3://medai: NoSuchBucket"
     )
     assert action.attention == "ManifestGenerationFailed: cannot list s3://medai: NoSuchBucket"
+
+
+def test_a_ten_thousand_job_chain_is_planned() -> None:
+    """Every graph walk is iterative: a chain far past Python's recursion limit plans."""
+    from runner.reconcile.model import DesiredJob
+    from runner.spec.models import Dependency
+
+    base = desired(job_yaml("j0"))[0]
+    items = [base]
+    for i in range(1, 10_000):
+        job = base.job.model_copy(
+            update={
+                "metadata": base.job.metadata.model_copy(update={"name": f"j{i}"}),
+                "spec": base.job.spec.model_copy(
+                    update={"depends_on": [Dependency(job=f"j{i - 1}")]}
+                ),
+            }
+        )
+        items.append(DesiredJob(job, base.spec_hash, "local", base.immutable))
+    result = plan(list(reversed(items)), [], [], now=NOW)
+    assert [a.name for a in result.actions[:3]] == ["j0", "j1", "j2"]
+    assert result.actions[0].kind is A.CREATE
+    assert {a.kind for a in result.actions[1:]} == {A.WAIT}
+    assert result.actions[-1].reason == "waiting for j9998: not created yet"
