@@ -18,7 +18,12 @@ from runner.jobs.errors import NotFound
 from runner.reconcile.failures import report_of
 from runner.reconcile.model import LedgerRecord
 from runner.reports.completion import CompletionReport, ReportUnreadable, read_report
-from runner.reports.environment import UserTemplateError, render, render_user_template
+from runner.reports.environment import (
+    TEMPLATE_SECONDS,
+    UserTemplateError,
+    render,
+    render_user_template,
+)
 from runner.reports.views import job_view
 
 
@@ -47,6 +52,14 @@ def report(
     template: Annotated[
         Path | None, typer.Option("--template", help="Render with this Jinja template instead.")
     ] = None,
+    template_timeout: Annotated[
+        float,
+        typer.Option(
+            "--template-timeout",
+            metavar="SECONDS",
+            help="Stop a --template that renders for longer than this.",
+        ),
+    ] = TEMPLATE_SECONDS,
     state: Annotated[
         str | None,
         typer.Option("--state", metavar="PATH|s3://BUCKET/PREFIX", help="Where the ledger is."),
@@ -91,7 +104,7 @@ def report(
     view = job_view(detail.model_dump(mode="json", by_alias=True), completion, spec, url)
     if template is not None:
         try:
-            typer.echo(render_user_template(template, view).rstrip("\n"))
+            typer.echo(render_user_template(template, view, timeout=template_timeout).rstrip("\n"))
         except UserTemplateError as exc:
             raise CommandError(str(exc)) from exc
         return exitcodes.OK

@@ -200,3 +200,76 @@ def test_status_page_in_chromium(
     )
     assert "tag-some" in dom.stdout
     assert 'class="bar"' in dom.stdout
+
+
+EXHAUSTING = {
+    "width.j2": ("{{ '{0:>1000000000}'.format(1) }}", ":1: template error: a format width"),
+    "printf.j2": ("{{ '%.1000000000f'|format(1) }}", ":1: template error: a % format width"),
+    "percent.j2": ("{{ '%.1000000000f' % 1 }}", ":1: template error: a % format width"),
+    "repeat.j2": ("{{ 'a' * 1000000000 }}", ":1: template error: a repetition"),
+    "power.j2": ("{{ 10 ** 100000000 }}", ":1: template error: an exponent"),
+    "center.j2": ("{{ 'x'|center(1000000000) }}", ":1: template error: the center filter"),
+    "lipsum.j2": ("{{ lipsum(n=1000000) }}", ":1: 'lipsum' is undefined"),
+    "index.j2": ("ok\n{{ [1, 2][1] + [1][0] / 0 }}", ":2: template error: ZeroDivisionError"),
+    "mutate.j2": (
+        "{{ job.update({'status': 'Complete'}) }}",
+        ":1: refused by the template sandbox",
+    ),
+    "doubling.j2": (
+        "{% set ns = namespace(x='a') %}{% for i in range(40) %}"
+        "{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x|length }}",
+        ":1: template error: MemoryError",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXHAUSTING))
+def test_user_templates_are_bounded(
+    name: str,
+    done: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Exhaustion is refused fast, as the template's error (file and line), never a bug."""
+    text, message = EXHAUSTING[name]
+    template = tmp_path / name
+    template.write_text(text)
+    monkeypatch.chdir(done)
+    capsys.readouterr()
+    assert main(["report", "tag-some", "--template", str(template)]) == 1
+    err = capsys.readouterr().err
+    assert f"{template}{message}" in err
+    assert "internal error" not in err
+    assert "this is a bug" not in err
+
+
+def test_a_slow_template_is_stopped(
+    done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    loops = tmp_path / "loops.j2"
+    loops.write_text(
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+    )
+    monkeypatch.chdir(done)
+    started = time.monotonic()
+    assert main(["status", "--template", str(loops), "--template-timeout", "1"]) == 1
+    assert time.monotonic() - started < 20
+    assert "ran for over 1 s and was stopped" in capsys.readouterr().err
+
+
+def test_a_template_cannot_change_what_later_renders_see(
+    done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.reports.environment import UserTemplateError, render_user_template
+
+    context = {"job": {"status": "Failed", "tags": ["a"]}}
+    for text in ("{{ job.update({'status': 'Complete'}) }}", "{{ job.tags.append('b') }}"):
+        template = tmp_path / "t.j2"
+        template.write_text(text)
+        with pytest.raises(UserTemplateError):
+            render_user_template(template, context)
+    assert context == {"job": {"status": "Failed", "tags": ["a"]}}
+    capsys.readouterr()
