@@ -14,11 +14,18 @@ any such prefix is accepted.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import io
 import json
 import logging
+import socket
 import threading
+import time
 import urllib.parse
 import uuid
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -155,6 +162,127 @@ class EngineApi:
         raise BadRequest(f"{method} is not allowed on tagging")
 
 
+# Bounds on what a client can hold (issue 14): the job API's bodies are a few KiB, and a
+# request that has not arrived whole within REQUEST_SECONDS never will from a real client.
+MAX_BODY_BYTES = 1024 * 1024
+REQUEST_SECONDS = 30.0
+MAX_CONNECTIONS = 64
+_INTERNAL = "We encountered an internal error. Please try again."
+
+
+class _Rejected(Exception):
+    """A request refused before it reaches the API: HTTP status, error code, message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket, read against the handler's deadline: a client that trickles a byte a
+    second cannot hold a thread, since every read gets only the time that is left."""
+
+    def __init__(self, sock: socket.socket, handler: Any) -> None:
+        self.sock = sock
+        self.handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.handler.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long to arrive")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
+
+
+def _dialect(path: str) -> str:
+    bare = path.split("?", 1)[0]
+    return "cos" if bare == cos_api.PREFIX or bare.startswith(cos_api.PREFIX + "/") else "aws"
+
+
+def _error_body(dialect: str, code: str, message: str, resource: str, request_id: str) -> bytes:
+    if dialect == "cos":
+        return cos_api.error_document(code, message, resource, request_id)
+    return error_document(code, message, request_id)
+
+
+def _unique_headers(message: Message) -> dict[str, str]:
+    """The headers as one mapping for the signature check and the handlers alike; a header
+    given twice is refused (the check and the handlers must read the same value)."""
+    found: dict[str, str] = {}
+    for name, value in message.items():
+        key = name.lower()
+        if key in found:
+            raise _Rejected(400, "InvalidRequest", f"header {name} is given more than once")
+        found[key] = value
+    return found
+
+
+def _body_length(headers: dict[str, str]) -> int:
+    if "transfer-encoding" in headers:
+        raise _Rejected(
+            501, "NotImplemented", "Transfer-Encoding is not accepted; send a Content-Length"
+        )
+    text = headers.get("content-length", "0").strip() or "0"
+    if not text.isdigit():
+        raise _Rejected(400, "InvalidArgument", f"Content-Length {text[:40]!r} is not a number")
+    length = int(text)
+    if length > MAX_BODY_BYTES:
+        raise _Rejected(
+            413,
+            "EntityTooLarge",
+            f"the body of {length:,} bytes is over the {MAX_BODY_BYTES:,} this API accepts",
+        )
+    return length
+
+
+def _check_content_md5(headers: dict[str, str], body: bytes) -> None:
+    """COS's q-signature does not cover the body: Content-MD5 is its integrity check."""
+    declared = headers.get("content-md5")
+    if declared is None:
+        return
+    actual = base64.b64encode(hashlib.md5(body).digest()).decode()
+    if declared.strip() != actual:
+        raise _Rejected(400, "BadDigest", "the Content-MD5 you specified did not match the body")
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a cap on connections: past it, 503 SlowDown at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: Any, connections: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            body = error_document("SlowDown", "too many connections; retry later", "-")
+            with contextlib.suppress(OSError):
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n"
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanished mid-answer is routine, not a traceback on the console.
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
 class EngineServer:
     """A threading HTTP server answering the job API for one local backend."""
 
@@ -166,6 +294,8 @@ class EngineServer:
         host: str = "127.0.0.1",
         port: int = 0,
         cos_region: str = "ap-guangzhou",
+        request_seconds: float = REQUEST_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         if not secrets:
             raise ValueError("engine serve needs at least one access key to verify requests")
@@ -174,33 +304,100 @@ class EngineServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            deadline = 0.0
+
+            def setup(self) -> None:
+                super().setup()
+                self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
+            def handle_one_request(self) -> None:
+                self.deadline = time.monotonic() + request_seconds
+                super().handle_one_request()
+
+            def parse_request(self) -> bool:
+                if not super().parse_request():
+                    return False
+                if self.request_version == "HTTP/0.9":
+                    self.request_version = "HTTP/1.0"  # so that the answer has a status line
+                    self.send_error(400, "HTTP/0.9 is not supported; send HTTP/1.1")
+                    return False
+                return True
+
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                """Every error in the dialect's XML, never http.server's HTML page."""
+                path = getattr(self, "path", "") or ""
+                request_id = uuid.uuid4().hex[:16].upper()
+                names = {400: "BadRequest", 404: "NotFound", 408: "RequestTimeout"}
+                error = names.get(code, "InvalidRequest" if code < 500 else "NotImplemented")
+                text = message or self.responses.get(code, ("error",))[0]
+                body = _error_body(_dialect(path), error, text, path.split("?", 1)[0], request_id)
+                self.close_connection = True
+                if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+                    self.request_version = "HTTP/1.0"  # else no status line is written
+                try:
+                    self.send_response(code, text)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
+                except OSError:
+                    pass
 
             def _answer(self, method: str) -> None:
                 request_id = uuid.uuid4().hex[:16].upper()
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path = self.path.split("?", 1)[0]
-                if path == cos_api.PREFIX or path.startswith(cos_api.PREFIX + "/"):
-                    status, payload = self._cos(method, body, request_id)
-                    id_header = "x-cos-request-id"
-                else:
-                    status, payload = self._aws(method, body, request_id)
-                    id_header = "x-amz-request-id"
+                dialect = _dialect(self.path)
+                resource = self.path.split("?", 1)[0]
+                try:
+                    headers = _unique_headers(self.headers)
+                    length = _body_length(headers)
+                    body = self.rfile.read(length) if length else b""
+                    if len(body) != length:
+                        raise _Rejected(400, "IncompleteBody", "the body ended early")
+                    if dialect == "cos":
+                        _check_content_md5(headers, body)
+                        status, payload = self._cos(method, headers, body, request_id)
+                    else:
+                        status, payload = self._aws(method, headers, body, request_id)
+                except _Rejected as exc:
+                    self.close_connection = exc.status >= 413 or exc.status == 400
+                    status = exc.status
+                    payload = _error_body(dialect, exc.code, exc.message, resource, request_id)
+                except TimeoutError:
+                    self.close_connection = True
+                    status = 400
+                    payload = _error_body(
+                        dialect,
+                        "RequestTimeout",
+                        "the request body did not arrive in time",
+                        resource,
+                        request_id,
+                    )
+                id_header = "x-cos-request-id" if dialect == "cos" else "x-amz-request-id"
                 self.send_response(status)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header(id_header, request_id)
+                if self.close_connection:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 if payload:
                     self.wfile.write(payload)
 
-            def _aws(self, method: str, body: bytes, request_id: str) -> tuple[int, bytes]:
+            def _aws(
+                self, method: str, headers: dict[str, str], body: bytes, request_id: str
+            ) -> tuple[int, bytes]:
                 try:
-                    verify(method, self.path, dict(self.headers.items()), body, secrets)
-                    account = self.headers.get("x-amz-account-id") or "000000000000"
+                    verify(method, self.path, headers, body, secrets)
+                    account = headers.get("x-amz-account-id") or "000000000000"
                     return api.handle(method, self.path, body, account)
                 except SignatureRejected as exc:
-                    return 403, error_document(exc.code, exc.message, request_id)
+                    # A body that does not match its declared hash is a bad request to AWS.
+                    status = 400 if exc.code == "XAmzContentSHA256Mismatch" else 403
+                    return status, error_document(exc.code, exc.message, request_id)
                 except JobServiceError as exc:
                     status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
                     return status, error_document(exc.code, exc.message, request_id)
@@ -208,27 +405,29 @@ class EngineServer:
                     return 400, error_document(
                         "BadRequestException", f"bad request: {exc}", request_id
                     )
-                except Exception as exc:  # the server answers, whatever happened
+                except Exception:  # the server answers, whatever happened; internals stay here
                     log.exception("request %s failed", request_id)
-                    return 500, error_document("InternalServiceException", str(exc), request_id)
+                    return 500, error_document("InternalServiceException", _INTERNAL, request_id)
 
-            def _cos(self, method: str, body: bytes, request_id: str) -> tuple[int, bytes]:
+            def _cos(
+                self, method: str, headers: dict[str, str], body: bytes, request_id: str
+            ) -> tuple[int, bytes]:
                 resource = self.path.split("?", 1)[0]
                 try:
-                    verify_cos(method, self.path, dict(self.headers.items()), secrets)
-                    host = self.headers.get("Host") or ""
+                    verify_cos(method, self.path, headers, secrets)
+                    host = headers.get("host") or ""
                     uin = host.split(".", 1)[0] if ".cos-control." in host else "0"
-                    app_id = self.headers.get("x-cos-appid") or ""
+                    app_id = headers.get("x-cos-appid") or ""
                     return cos.handle(method, self.path, body, app_id, uin)
                 except SignatureRejected as exc:
                     return 403, cos_api.error_document(exc.code, exc.message, resource, request_id)
                 except JobServiceError as exc:
                     status, code = cos_api.error_status(exc)
                     return status, cos_api.error_document(code, exc.message, resource, request_id)
-                except Exception as exc:  # the server answers, whatever happened
+                except Exception:  # the server answers, whatever happened; internals stay here
                     log.exception("request %s failed", request_id)
                     return 500, cos_api.error_document(
-                        "InternalError", str(exc), resource, request_id
+                        "InternalError", _INTERNAL, resource, request_id
                     )
 
             def do_GET(self) -> None:
@@ -246,8 +445,7 @@ class EngineServer:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("%s - %s", self.address_string(), format % args)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), Handler, max_connections)
         self.port = int(self.httpd.server_address[1])
         self.host = host
         self._thread: threading.Thread | None = None
