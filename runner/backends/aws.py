@@ -36,7 +36,16 @@ from runner.jobs.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
-from runner.jobs.models import FailureReason, JobDetail, JobPage, JobRequest, JobSummary, Progress
+from runner.jobs.models import (
+    S3_OPERATION_NAMES,
+    FailureReason,
+    JobDetail,
+    JobPage,
+    JobRequest,
+    JobSummary,
+    Progress,
+    our_operation,
+)
 from runner.jobs.status import JobStatus
 from runner.spec.identity import parse_marker
 from runner.spec.models import AwsTarget, CsvManifest, GenerateManifest, ObjectMetadata, Operation
@@ -453,7 +462,7 @@ def _summary(job: dict[str, Any]) -> JobSummary:
         status=JobStatus(job["Status"]),
         priority=int(job.get("Priority", 0)),
         description=job.get("Description", ""),
-        operation=str(job.get("Operation", "")),
+        operation=our_operation(str(job.get("Operation", "")), S3_OPERATION_NAMES),
         progress=Progress(
             total=int(progress.get("TotalNumberOfTasks", 0)),
             succeeded=int(progress.get("NumberOfTasksSucceeded", 0)),

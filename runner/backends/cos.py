@@ -53,7 +53,15 @@ from runner.jobs.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
-from runner.jobs.models import FailureReason, JobDetail, JobPage, JobRequest, JobSummary, Progress
+from runner.jobs.models import (
+    FailureReason,
+    JobDetail,
+    JobPage,
+    JobRequest,
+    JobSummary,
+    Progress,
+    our_operation,
+)
 from runner.jobs.status import JobStatus
 from runner.spec.identity import parse_marker
 from runner.spec.models import CosTarget, CsvManifest, GenerateManifest, Manifest
@@ -395,7 +403,7 @@ def _summary(job: dict[str, Any]) -> JobSummary:
         status=JobStatus(job.get("Status", "New")),
         priority=int(job.get("Priority") or 0),
         description=str(job.get("Description") or ""),
-        operation=str(job.get("Operation") or ""),
+        operation=our_operation(str(job.get("Operation") or ""), cos_xml.OPERATION_NAMES),
         progress=Progress(
             total=int(progress.get("TotalNumberOfTasks") or 0),
             succeeded=int(progress.get("NumberOfTasksSucceeded") or 0),

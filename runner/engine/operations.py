@@ -97,6 +97,11 @@ def task_function(
     if op.copy_ is not None:
         options = _copy_options(op)
         destination = op.copy_.bucket
+        # TargetKeyPrefix is put before the key as it is, with no separator added: COS
+        # documents a plain string prefix ("pic" → "abc" makes picture.jpg abcture.jpg),
+        # and S3's documentation ("to copy into Folder1, set TargetKeyPrefix to Folder1")
+        # does not say whether S3 adds a "/". A prefix that ends with "/" means a folder on
+        # every target; which S3 does without one is unverified here (no AWS account).
         prefix = op.copy_.prefix or ""
         strip = op.copy_.strip_prefix or ""
 

@@ -320,8 +320,15 @@ class Engine:
     ) -> bool:
         """Change status from ``old`` to ``new`` if it is still ``old``; record the change."""
         now = self.clock()
-        sets = ["status=?", "status_reason=?"]
-        values: list[Any] = [new.value, reason]
+        sets = ["status=?"]
+        values: list[Any] = [new.value]
+        if old is JobStatus.CANCELLING and new is JobStatus.CANCELLED:
+            # The reason given with the cancel request stays the job's StatusUpdateReason,
+            # as DescribeJob shows it on S3; the event below still records this step.
+            sets.append("status_reason=coalesce(status_reason, ?)")
+        else:
+            sets.append("status_reason=?")
+        values.append(reason)
         if new is JobStatus.ACTIVE:
             sets.append("active_since=?")
             values.append(now)

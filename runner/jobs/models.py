@@ -20,6 +20,24 @@ from pydantic.alias_generators import to_camel
 from runner.jobs.status import JobStatus
 from runner.spec.models import MAX_PRIORITY, Manifest, Operation, Report
 
+# The services' names of the operations; the job view uses ours (tag, copy …) everywhere.
+S3_OPERATION_NAMES = {
+    "copy": "S3PutObjectCopy",
+    "tag": "S3PutObjectTagging",
+    "untag": "S3DeleteObjectTagging",
+    "acl": "S3PutObjectAcl",
+    "restore": "S3InitiateRestoreObject",
+    "retention": "S3PutObjectRetention",
+    "legalHold": "S3PutObjectLegalHold",
+    "checksum": "S3ComputeObjectChecksum",
+    "invoke": "LambdaInvoke",
+}
+
+
+def our_operation(service_name: str, names: dict[str, str]) -> str:
+    """Our name of an operation a service names ``service_name`` (kept when unknown)."""
+    return next((ours for ours, theirs in names.items() if theirs == service_name), service_name)
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(

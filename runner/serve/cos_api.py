@@ -163,6 +163,9 @@ class CosApi:
         if not body.strip():
             raise BadRequest("InvalidRequest: the request body is empty")
         request = cos_xml.request_from(body)
+        if b"<RoleArn>" not in body or b"<RoleArn></RoleArn>" in body:
+            # COS requires the CAM role its tasks run as (the reference sheet's CreateJob).
+            raise BadRequest("InvalidArgument: RoleArn is required (empty parameter)")
         if not 1 <= len(request.client_request_token) <= 64:
             raise BadRequest("InvalidArgument: ClientRequestToken must be 1 to 64 bytes")
         used = self.backend.engine.job_with_token(request.client_request_token)

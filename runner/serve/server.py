@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -38,6 +39,7 @@ from runner.jobs.errors import (
     NotFound,
     TooManyRequests,
 )
+from runner.jobs.status import JobStatus
 from runner.serve import cos_api
 from runner.serve.cos_sign import verify_cos
 from runner.serve.shapes import (
@@ -61,6 +63,20 @@ _STATUS = {
     TooManyRequests: 429,
 }
 _TAGS = "CREATE TABLE IF NOT EXISTS job_tags (job_id TEXT PRIMARY KEY, tags TEXT NOT NULL)"
+# What S3 Control's CreateJob carries that the engine's job model does not: echoed back
+# by DescribeJob as it was given.
+_ECHO = "CREATE TABLE IF NOT EXISTS job_echo (job_id TEXT PRIMARY KEY, data TEXT NOT NULL)"
+_ROLE_ARN = re.compile(r"^arn:[^:]+:iam::\d{12}:role/.*$")
+MAX_JOB_TAGS = 50
+
+
+class ApiError(JobServiceError):
+    """An error with the exact code and HTTP status the service model gives it."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class EngineApi:
@@ -71,6 +87,7 @@ class EngineApi:
         self.region = region
         with backend.engine.db.write() as conn:
             conn.execute(_TAGS)
+            conn.execute(_ECHO)
 
     def handle(self, method: str, target: str, body: bytes, account: str) -> tuple[int, bytes]:
         """Answer one verified request: HTTP status and XML body."""
@@ -86,12 +103,17 @@ class EngineApi:
                 return 200, self._list(query)
         elif len(parts) == 1 and method == "GET":
             job = self.backend.describe_job(parts[0])
-            role = f"arn:aws:iam::{account}:role/batchctl-engine"
-            return 200, document(
-                "DescribeJobResult", {"Job": job_descriptor(job, account, self.region, role)}
+            echo = self._echo(job.job_id)
+            descriptor = job_descriptor(
+                job, account, self.region, echo.get("RoleArn"), echo.get("ExpectedBucketOwner")
             )
+            return 200, document("DescribeJobResult", {"Job": descriptor})
         elif len(parts) == 2 and parts[1] == "priority" and method == "POST":
-            priority = self.backend.update_job_priority(parts[0], int(query["priority"][0]))
+            try:
+                priority = self.backend.update_job_priority(parts[0], int(query["priority"][0]))
+            except JobStatusError as exc:
+                # The model lists no JobStatusException for UpdateJobPriority.
+                raise BadRequest(exc.message) from None
             return 200, document(
                 "UpdateJobPriorityResult", {"JobId": parts[0], "Priority": priority}
             )
@@ -109,24 +131,60 @@ class EngineApi:
         raise BadRequest(f"{method} {url.path} is not part of the job API")
 
     def _create(self, body: bytes) -> bytes:
+        data = parse_body(body)
+        for member in ("Operation", "Report", "Priority", "RoleArn", "ClientRequestToken"):
+            if member not in data:
+                raise BadRequest(f"CreateJob needs {member}")
+        if not _ROLE_ARN.match(str(data["RoleArn"])):
+            raise BadRequest(f"RoleArn {str(data['RoleArn'])[:80]!r} is not an IAM role ARN")
+        if ("Manifest" in data) == ("ManifestGenerator" in data):
+            raise BadRequest("CreateJob needs exactly one of Manifest and ManifestGenerator")
         request, tags = create_request_from(body)
         if request.operation.invoke is not None:
             raise BadRequest("the embedded engine runs commands, not Lambda functions")
         job_id = self.backend.create_job(request)
         if tags:
             self._store_tags(job_id, tags)
+        generator = (data.get("ManifestGenerator") or {}).get("S3JobManifestGenerator") or {}
+        echo = {
+            "RoleArn": data["RoleArn"],
+            "ExpectedBucketOwner": generator.get("ExpectedBucketOwner"),
+        }
+        with self.backend.engine.db.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO job_echo (job_id, data) VALUES (?, ?)",
+                (job_id, json.dumps(echo)),
+            )
         return document("CreateJobResult", {"JobId": job_id})
+
+    def _echo(self, job_id: str) -> dict[str, Any]:
+        row = (
+            self.backend.engine.db.conn()
+            .execute("SELECT data FROM job_echo WHERE job_id=?", (job_id,))
+            .fetchone()
+        )
+        return dict(json.loads(row[0])) if row else {}
 
     def _list(self, query: dict[str, list[str]]) -> bytes:
         try:
             size = int((query.get("maxResults") or ["1000"])[0])
         except ValueError:
-            raise BadRequest("maxResults must be a whole number") from None
-        page = self.backend.list_jobs(
-            statuses=query.get("jobStatuses") or (),
-            next_token=query["nextToken"][0] if query.get("nextToken") else None,
-            max_results=size or 1000,
-        )
+            raise ApiError(
+                400, "InvalidRequestException", "maxResults must be a whole number"
+            ) from None
+        statuses = query.get("jobStatuses") or []
+        unknown = [s for s in statuses if s not in JobStatus.__members__.values()]
+        if unknown:
+            raise ApiError(400, "InvalidRequestException", f"unknown job status {unknown[0]!r}")
+        try:
+            page = self.backend.list_jobs(
+                statuses=statuses,
+                next_token=query["nextToken"][0] if query.get("nextToken") else None,
+                max_results=size or 1000,
+            )
+        except BadRequest as exc:
+            code = "InvalidNextTokenException" if "token" in exc.message.lower() else None
+            raise ApiError(400, code or "InvalidRequestException", exc.message) from None
         return document(
             "ListJobsResult",
             {"Jobs": [list_member(j) for j in page.jobs], "NextToken": page.next_token},
@@ -151,8 +209,10 @@ class EngineApi:
             return 200, document("GetJobTaggingResult", {"Tags": json.loads(row[0]) if row else []})
         if method == "PUT":
             tags = parse_body(body).get("Tags") or []
-            if len(tags) > 50:
-                raise BadRequest("TooManyTagsException: at most 50 tags")
+            if len(tags) > MAX_JOB_TAGS:
+                raise ApiError(
+                    400, "TooManyTagsException", f"a job has at most {MAX_JOB_TAGS} tags"
+                )
             self._store_tags(job_id, [{"Key": t["Key"], "Value": t.get("Value", "")} for t in tags])
             return 200, b""
         if method == "DELETE":
@@ -398,6 +458,8 @@ class EngineServer:
                     # A body that does not match its declared hash is a bad request to AWS.
                     status = 400 if exc.code == "XAmzContentSHA256Mismatch" else 403
                     return status, error_document(exc.code, exc.message, request_id)
+                except ApiError as exc:
+                    return exc.status, error_document(exc.code, exc.message, request_id)
                 except JobServiceError as exc:
                     status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
                     return status, error_document(exc.code, exc.message, request_id)

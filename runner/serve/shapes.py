@@ -12,10 +12,12 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from runner.backends.aws import generator_shape, operation_shape
 from runner.backends.createjob import new_metadata_into, request_from_data, stored_request
 from runner.jobs.errors import BadRequest
-from runner.jobs.models import JobDetail, JobRequest, JobSummary
+from runner.jobs.models import S3_OPERATION_NAMES, JobDetail, JobRequest, JobSummary
 
 NAMESPACE = "http://awss3control.amazonaws.com/doc/2018-08-20/"
 _MAPS = {"UserMetadata"}
@@ -173,6 +175,11 @@ def create_request_from(body: bytes) -> tuple[JobRequest, list[dict[str, str]]]:
         request = request_from_data(
             data, operation_from(data.get("Operation") or {}), manifest_from(data), _bucket
         )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise BadRequest(f"invalid CreateJob request: {problems}") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise BadRequest(f"invalid CreateJob request: {exc}") from None
     tags = [{"Key": t["Key"], "Value": t.get("Value", "")} for t in data.get("Tags") or []]
@@ -236,25 +243,12 @@ def _progress(job: JobSummary) -> dict[str, Any]:
     }
 
 
-_OPERATION_NAMES = {
-    "copy": "S3PutObjectCopy",
-    "tag": "S3PutObjectTagging",
-    "untag": "S3DeleteObjectTagging",
-    "acl": "S3PutObjectAcl",
-    "restore": "S3InitiateRestoreObject",
-    "retention": "S3PutObjectRetention",
-    "legalHold": "S3PutObjectLegalHold",
-    "checksum": "S3ComputeObjectChecksum",
-    "invoke": "LambdaInvoke",
-}
-
-
 def list_member(job: JobSummary) -> dict[str, Any]:
     """A JobListDescriptor."""
     return {
         "JobId": job.job_id,
         "Description": job.description,
-        "Operation": _OPERATION_NAMES.get(job.operation, job.operation),
+        "Operation": S3_OPERATION_NAMES.get(job.operation, job.operation),
         "Priority": job.priority,
         "Status": job.status.value,
         "CreationTime": job.created_at,
@@ -263,12 +257,22 @@ def list_member(job: JobSummary) -> dict[str, Any]:
     }
 
 
-def job_descriptor(job: JobDetail, account: str, region: str, role_arn: str) -> dict[str, Any]:
-    """A JobDescriptor for DescribeJob."""
+def job_descriptor(
+    job: JobDetail,
+    account: str,
+    region: str,
+    role_arn: str | None,
+    expected_owner: str | None = None,
+) -> dict[str, Any]:
+    """A JobDescriptor for DescribeJob (the role and bucket owner as CreateJob gave them)."""
     request = stored_request(job)
     manifest: dict[str, Any] = {}
     if request.manifest.generate is not None:
-        manifest["ManifestGenerator"] = generator_shape(request.manifest.generate)
+        shape = generator_shape(request.manifest.generate)
+        if expected_owner:
+            shape["S3JobManifestGenerator"]["ExpectedBucketOwner"] = expected_owner
+        manifest["ManifestGenerator"] = shape
+        manifest["GeneratedManifestDescriptor"] = {"Format": "S3InventoryReport_CSV_20211130"}
     elif request.manifest.inventory is not None:
         inventory = request.manifest.inventory
         manifest["Manifest"] = {

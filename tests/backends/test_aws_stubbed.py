@@ -266,7 +266,7 @@ def test_list_describe_priority_status(stubbed: tuple[AwsBackend, Stubber, Stubb
     )
     detail = backend.describe_job("job-00001")
     assert detail.status is JobStatus.FAILED
-    assert detail.operation == "S3PutObjectTagging"
+    assert detail.operation == "tag"  # our name, as every backend says it
     assert detail.failure_reasons[0].reason == "why"
     control.add_response(
         "update_job_priority",

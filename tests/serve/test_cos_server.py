@@ -83,7 +83,7 @@ def test_the_cos_job_api_end_to_end(served: Served) -> None:
     listed = cos.list_jobs()
     assert [j.job_id for j in listed.jobs] == [job_id]
     assert listed.next_token is None  # a short page ends the listing despite COS's NextToken
-    assert listed.jobs[0].operation == "COSPutObjectTagging"
+    assert listed.jobs[0].operation == "tag"  # our name, as every backend says it
     assert cos.update_job_priority(job_id, 42) == 42
     _run_until(local, cos, job_id, JobStatus.SUSPENDED)
     assert cos.update_job_status(job_id, "Ready", "confirmed") is JobStatus.READY
@@ -91,7 +91,7 @@ def test_the_cos_job_api_end_to_end(served: Served) -> None:
     detail = cos.describe_job(job_id)
     assert (detail.progress.total, detail.progress.succeeded) == (12, 12)
     assert detail.priority == 42
-    assert detail.operation == "COSPutObjectTagging"
+    assert detail.operation == "tag"
     assert detail.failure_reasons == []
     assert detail.report is not None
     assert detail.report["Prefix"] == "out"

@@ -82,7 +82,7 @@ def test_the_job_api_end_to_end(served: tuple[AwsBackend, LocalBackend, EngineSe
     detail = aws.describe_job(job_id)
     assert (detail.progress.total, detail.progress.succeeded) == (30, 30)
     assert detail.priority == 42
-    assert detail.operation == "S3PutObjectTagging"
+    assert detail.operation == "tag"  # our name, as every backend says it
     assert detail.report == {
         "Enabled": True,
         "Bucket": "arn:aws:s3:::reports",
