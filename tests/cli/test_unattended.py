@@ -19,22 +19,10 @@ from runner.cli import main
 from runner.engine.lock import FileLock
 from runner.engine.stores.dirstore import DirStore
 from runner.reconcile.ledger import Ledger
+from tests.reconcile.helpers import job_yaml as job
 
 REPO = Path(__file__).resolve().parents[2]
 UNTIL_DONE = ["reconcile", "--until-done", "--interval", "0.1", "--timeout", "60"]
-
-
-def job(name: str, extra: str = "", *, op: str = "{tag: {tags: {step: done}}}") -> str:
-    lines = [
-        "apiVersion: batchctl/v1",
-        "kind: BatchJob",
-        f"metadata: {{name: {name}}}",
-        "spec:",
-        "  manifest: {generate: {bucket: logs}}",
-        f"  operation: {op}",
-        *(f"  {line}" for line in extra.strip().splitlines() if line.strip()),
-    ]
-    return "\n".join(lines)
 
 
 def project(root: Path, *documents: str, objects: int = 3) -> Path:
