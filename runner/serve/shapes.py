@@ -197,31 +197,49 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _add(parent: ET.Element, name: str, value: Any) -> None:
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _add(out: list[str], name: str, value: Any) -> None:
+    """Append ``<name>value</name>`` as text, as ElementTree would write it.
+
+    Written directly rather than through ElementTree: a 1,000-job ListJobs page took
+    62 of its 71 ms building and serialising the element tree (bench/serve.py).
+    """
     if value is None:
         return
-    element = ET.SubElement(parent, name)
-    if isinstance(value, dict) and name in _MAPS:
+    if isinstance(value, dict) and name in _MAPS and value:
+        out.append(f"<{name}>")
         for key, inner in value.items():
-            entry = ET.SubElement(element, "entry")
-            ET.SubElement(entry, "key").text = str(key)
-            ET.SubElement(entry, "value").text = _text(inner)
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            _add(element, key, inner)
-    elif isinstance(value, list):
-        for item in value:
-            _add(element, "member", item)
+            out.append(
+                f"<entry><key>{_escape(str(key))}</key>"
+                f"<value>{_escape(_text(inner))}</value></entry>"
+            )
+        out.append(f"</{name}>")
+    elif isinstance(value, (dict, list)):
+        inner_out: list[str] = []
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                _add(inner_out, key, inner)
+        else:
+            for item in value:
+                _add(inner_out, "member", item)
+        out.append(f"<{name}>{''.join(inner_out)}</{name}>" if inner_out else f"<{name} />")
     else:
-        element.text = _text(value)
+        text = _escape(_text(value))
+        out.append(f"<{name}>{text}</{name}>" if text else f"<{name} />")
 
 
 def document(root: str, fields: dict[str, Any]) -> bytes:
     """An answer document ``<root xmlns=…>fields</root>``."""
-    element = ET.Element(root, xmlns=NAMESPACE)
+    out: list[str] = []
     for name, value in fields.items():
-        _add(element, name, value)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element)
+        _add(out, name, value)
+    body = "".join(out)
+    head = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{NAMESPACE}"'
+    text = f"{head}>{body}</{root}>" if body else f"{head} />"
+    return text.encode("ascii", "xmlcharrefreplace")  # as ElementTree.tostring writes it
 
 
 def error_document(code: str, message: str, request_id: str) -> bytes:
@@ -255,6 +273,39 @@ def list_member(job: JobSummary) -> dict[str, Any]:
         "TerminationDate": job.terminated_at,
         "ProgressSummary": _progress(job),
     }
+
+
+def list_jobs_document(jobs: list[JobSummary], next_token: str | None) -> bytes:
+    """ListJobsResult, written with one template per job: the same bytes as
+    ``document("ListJobsResult", …)`` of ``list_member``s (tested), at a third of the cost
+    on a 1,000-job page (bench/serve.py)."""
+    members = []
+    for job in jobs:
+        p = job.progress
+        description = _escape(job.description)
+        ended = (
+            f"<TerminationDate>{_text(job.terminated_at)}</TerminationDate>"
+            if job.terminated_at is not None
+            else ""
+        )
+        members.append(
+            f"<member><JobId>{_escape(job.job_id)}</JobId>"
+            + (f"<Description>{description}</Description>" if description else "<Description />")
+            + f"<Operation>{_escape(S3_OPERATION_NAMES.get(job.operation, job.operation))}"
+            f"</Operation><Priority>{job.priority}</Priority><Status>{job.status.value}</Status>"
+            f"<CreationTime>{_text(job.created_at)}</CreationTime>{ended}"
+            f"<ProgressSummary><TotalNumberOfTasks>{p.total}</TotalNumberOfTasks>"
+            f"<NumberOfTasksSucceeded>{p.succeeded}</NumberOfTasksSucceeded>"
+            f"<NumberOfTasksFailed>{p.failed}</NumberOfTasksFailed><Timers>"
+            f"<ElapsedTimeInActiveSeconds>{int(p.elapsed_seconds)}</ElapsedTimeInActiveSeconds>"
+            "</Timers></ProgressSummary></member>"
+        )
+    body = f"<Jobs>{''.join(members)}</Jobs>" if members else "<Jobs />"
+    if next_token is not None:
+        token = _escape(next_token)
+        body += f"<NextToken>{token}</NextToken>" if token else "<NextToken />"
+    head = f'<?xml version="1.0" encoding="UTF-8"?>\n<ListJobsResult xmlns="{NAMESPACE}"'
+    return f"{head}>{body}</ListJobsResult>".encode("ascii", "xmlcharrefreplace")
 
 
 def job_descriptor(

@@ -6,6 +6,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runner.backends.aws import AwsBackend
 from runner.serve.shapes import create_request_from, document, parse_body
@@ -91,3 +93,95 @@ def test_documents_read_back() -> None:
         "ListJobsResult", {"Jobs": [{"JobId": "j1"}, {"JobId": "j2"}], "NextToken": "t"}
     )
     assert parse_body(body) == {"Jobs": [{"JobId": "j1"}, {"JobId": "j2"}], "NextToken": "t"}
+
+
+def _tree_document(root: str, fields: dict[str, Any]) -> bytes:
+    """The answer as ElementTree writes it: the oracle for the faster string writer."""
+    import xml.etree.ElementTree as ET
+
+    from runner.serve.shapes import _MAPS, NAMESPACE, _text
+
+    def add(parent: ET.Element, name: str, value: Any) -> None:
+        if value is None:
+            return
+        element = ET.SubElement(parent, name)
+        if isinstance(value, dict) and name in _MAPS:
+            for key, inner in value.items():
+                entry = ET.SubElement(element, "entry")
+                ET.SubElement(entry, "key").text = str(key)
+                ET.SubElement(entry, "value").text = _text(inner)
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                add(element, key, inner)
+        elif isinstance(value, list):
+            for item in value:
+                add(element, "member", item)
+        else:
+            element.text = _text(value)
+
+    element = ET.Element(root, xmlns=NAMESPACE)
+    for name, value in fields.items():
+        add(element, name, value)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element)
+
+
+_names = st.sampled_from(["JobId", "Jobs", "Priority", "UserMetadata", "Tags", "Key", "Value"])
+_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12),
+)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(_names, inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(_names, _values, max_size=4))
+def test_answers_are_written_as_elementtree_writes_them(fields: dict[str, Any]) -> None:
+    from runner.serve.shapes import document
+
+    assert document("ListJobsResult", fields) == _tree_document("ListJobsResult", fields)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+            st.sampled_from(["tag", "copy", "untag", "mystery"]),
+            st.booleans(),
+        ),
+        max_size=4,
+    ),
+    st.one_of(st.none(), st.text(max_size=5)),
+)
+def test_list_pages_are_written_as_the_generic_writer_writes_them(
+    jobs: list[tuple[str, str, bool]], token: str | None
+) -> None:
+    from datetime import UTC, datetime
+
+    from runner.jobs.models import JobSummary, Progress
+    from runner.jobs.status import JobStatus
+    from runner.serve.shapes import list_jobs_document, list_member
+
+    summaries = [
+        JobSummary(
+            job_id=f"id-{i}&",
+            status=JobStatus.COMPLETE if ended else JobStatus.ACTIVE,
+            priority=i,
+            description=description,
+            operation=operation,
+            progress=Progress(total=5, succeeded=3, failed=1, elapsed_seconds=2.7),
+            created_at=datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+            terminated_at=datetime(2026, 1, 3, tzinfo=UTC) if ended else None,
+        )
+        for i, (description, operation, ended) in enumerate(jobs)
+    ]
+    generic = document(
+        "ListJobsResult", {"Jobs": [list_member(j) for j in summaries], "NextToken": token}
+    )
+    assert list_jobs_document(summaries, token) == generic
