@@ -106,3 +106,24 @@ def test_layers_hold() -> None:
 def test_the_check_catches_crossings(module: str, source: str, expected: str) -> None:
     found = violations(module, imports_of(source, module, False))
     assert any(expected in v for v in found), found
+
+
+def test_commands_that_never_touch_a_cloud_do_not_load_boto3() -> None:
+    """boto3 and botocore cost ~0.3 s at start-up (bench/startup.py): only what uses them
+    loads them (a state in a bucket, an aws target, engine serve)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, runner.cli; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'runner.serve.server') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=RUNNER.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "[]"

@@ -18,7 +18,6 @@ from runner.cli.project import DirOption, jobs_folder
 from runner.cli.targets import local_backend
 from runner.engine.lock import LockHeld
 from runner.jobs.status import JobStatus
-from runner.serve.server import EngineServer
 
 engine_app = typer.Typer(help="The embedded batch engine.", no_args_is_help=True)
 app.add_typer(engine_app, name="engine")
@@ -96,6 +95,8 @@ def serve(
             "engine serve needs BATCHCTL_SERVE_ACCESS_KEY_ID and BATCHCTL_SERVE_SECRET_ACCESS_KEY "
             "in the environment: the keys clients sign their requests with"
         )
+    from runner.serve.server import EngineServer  # brings boto3: only for this command
+
     with local_backend(jobs_folder(option=folder), target) as backend:
         try:
             server = EngineServer(backend, {key: secret}, host=host, port=port)

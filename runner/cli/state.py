@@ -29,8 +29,6 @@ from runner.state import (
     parse_location,
     state_location,
 )
-from runner.state.lease import S3Lease
-from runner.state.s3ledger import S3Ledger
 
 state_app = typer.Typer(help="Show, move and unlock the reconcile state.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
@@ -96,7 +94,10 @@ def show(
             records, history = _counts(ledger)
         finally:
             ledger.close()
-        if isinstance(current.lock, S3Lease):
+        if isinstance(current.location, S3State):
+            from runner.state.lease import S3Lease
+
+            assert isinstance(current.lock, S3Lease)
             found = current.lock.read()
             if found is not None:
                 holder = found[0]
@@ -139,6 +140,8 @@ def unlock(
             "its holder ends, so it cannot be stuck"
         )
     with _errors():
+        from runner.state.lease import S3Lease
+
         lease = State(location).lock
         assert isinstance(lease, S3Lease)
         holder = lease.unlock(lock_id)
@@ -216,5 +219,7 @@ def _move(
             if leftover.exists():
                 shutil.move(leftover, f"{kept}{suffix}")
         return len(records), len(history), str(kept)
+    from runner.state.s3ledger import S3Ledger
+
     assert isinstance(old, S3Ledger)
     return len(records), len(history), old.retire(stamp)

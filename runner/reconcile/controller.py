@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner import jobsdir
 from runner.backends import open_backend
@@ -42,8 +43,10 @@ from runner.spec.errors import SpecInvalid
 from runner.spec.identity import immutable_fields, spec_hash
 from runner.spec.loader import SpecSet
 from runner.state import LocalState, State, StateLocation, target_locations
-from runner.state.lease import S3Lease
 from runner.state.routed import LockSet, RoutedLedger
+
+if TYPE_CHECKING:
+    from runner.state.lease import S3Lease
 
 Log = Callable[[str], None]
 

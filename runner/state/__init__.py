@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import jobsdir
 from runner.engine.lock import FileLock
 from runner.reconcile.ledger import Ledger, LedgerStore
 from runner.spec.loader import SpecSet
 from runner.spec.models import StateConfig
-from runner.state.lease import S3Lease
-from runner.state.s3ledger import S3Ledger, StateError
+from runner.state.errors import StateError
+
+if TYPE_CHECKING:  # the bucket modules bring botocore: imported when a bucket is used
+    from runner.state.lease import S3Lease
 
 Log = Callable[[str], None]
 
@@ -139,6 +141,8 @@ class State:
         self.lock: FileLock | S3Lease
         if isinstance(location, S3State):
             self._client: Any = s3_client(location)
+            from runner.state.lease import S3Lease
+
             self.lock = S3Lease(
                 self._client,
                 location.bucket,
@@ -152,5 +156,7 @@ class State:
     def open_ledger(self, *, read_only: bool = False) -> LedgerStore:
         """The ledger (take the lock first to write it); ``read_only`` creates nothing."""
         if isinstance(self.location, S3State):
+            from runner.state.s3ledger import S3Ledger
+
             return S3Ledger(self._client, self.location.bucket, self.location.key("ledger.json"))
         return Ledger(self.location.folder / "ledger.db", read_only=read_only)

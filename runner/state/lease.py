@@ -32,7 +32,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.engine.lock import Holder, LockHeld
-from runner.state.s3ledger import StateError, conflict, missing
+from runner.state.errors import StateError
+from runner.state.s3ledger import conflict, missing
 
 Log = Callable[[str], None]
 

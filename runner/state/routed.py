@@ -11,11 +11,14 @@ circle.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from runner.engine.lock import FileLock
 from runner.reconcile.ledger import LedgerStore
 from runner.reconcile.model import LedgerRecord, ObservedJob
-from runner.state.lease import S3Lease
+
+if TYPE_CHECKING:
+    from runner.state.lease import S3Lease
 
 
 class RoutedLedger:
@@ -94,4 +97,4 @@ class LockSet:
     @property
     def lost(self) -> bool:
         """Whether any bucket lease was lost while held."""
-        return any(isinstance(lock, S3Lease) and lock.lost for _, lock in self.locks)
+        return any(getattr(lock, "lost", False) for _, lock in self.locks)

@@ -27,14 +27,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.jobs.status import JobStatus
 from runner.reconcile.model import Counts, Failure, LedgerRecord, ObservedJob
+from runner.state.errors import StateError
 
 FORMAT = "batchctl-ledger/1"
 MAX_ATTEMPTS = 25
 _CONFLICT = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
-
-
-class StateError(Exception):
-    """The state cannot be read or written; the message says where and why."""
 
 
 class LostRace(Exception):
