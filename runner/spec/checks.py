@@ -24,7 +24,7 @@ def check_all(specs: SpecSet) -> list[SpecError]:
     for loaded in specs.jobs:
         _check_target(loaded, specs, errors)
         _check_description(loaded, errors)
-    _check_dependencies(specs.jobs, jobs, errors)
+    _check_dependencies(specs.jobs, jobs, errors, specs.invalid_job_names)
     _check_cycles(jobs, errors)
     return errors
 
@@ -116,7 +116,10 @@ def _dep_key(loaded: LoadedJob, index: int) -> JobKey:
 
 
 def _check_dependencies(
-    all_jobs: list[LoadedJob], jobs: dict[JobKey, LoadedJob], errors: list[SpecError]
+    all_jobs: list[LoadedJob],
+    jobs: dict[JobKey, LoadedJob],
+    errors: list[SpecError],
+    invalid: set[str],
 ) -> None:
     for loaded in all_jobs:
         seen: set[JobKey] = set()
@@ -127,7 +130,7 @@ def _check_dependencies(
                 errors.append(loaded.doc.error(path, f"job {key[1]!r} is listed twice"))
                 continue
             seen.add(key)
-            if key not in jobs:
+            if key not in jobs and key[1] not in invalid:
                 names = sorted(n for t, n in jobs if t == key[0])
                 close = difflib.get_close_matches(key[1], names, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -80,6 +80,8 @@ class SpecSet:
     files: list[str] = field(default_factory=list)
     # sha256 of each repository manifest (manifest.file), by job key.
     manifest_digests: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Names of BatchJobs that failed validation (their errors already say why).
+    invalid_job_names: set[str] = field(default_factory=set)
 
     @property
     def resource_count(self) -> int:
@@ -201,6 +203,9 @@ def _load_document(doc: YamlDocument, result: SpecSet) -> None:
         resource = model.model_validate(cleaned, by_name=False)
     except ValidationError as exc:
         result.errors.extend(translate(doc, exc, model))
+        if model is BatchJob and isinstance(cleaned.get("metadata"), dict):
+            # Its own errors are reported; a dependent naming it is not wrong as well.
+            result.invalid_job_names.add(str(cleaned["metadata"].get("name")))
         return
     if isinstance(resource, BatchJob):
         result.jobs.append(LoadedJob(resource, doc))
