@@ -212,10 +212,10 @@ def _add(out: list[str], name: str, value: Any) -> None:
     if isinstance(value, dict) and name in _MAPS and value:
         out.append(f"<{name}>")
         for key, inner in value.items():
-            out.append(
-                f"<entry><key>{_escape(str(key))}</key>"
-                f"<value>{_escape(_text(inner))}</value></entry>"
-            )
+            out.append("<entry>")
+            _add(out, "key", str(key))
+            _add(out, "value", _text(inner))
+            out.append("</entry>")
         out.append(f"</{name}>")
     elif isinstance(value, (dict, list)):
         inner_out: list[str] = []

@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from runner.backends.aws import AwsBackend
@@ -142,6 +142,8 @@ _values = st.recursive(
 
 
 @given(st.dictionaries(_names, _values, max_size=4))
+@example({"JobId": None, "UserMetadata": {"JobId": ""}})  # an empty map value: <value />
+@example({"UserMetadata": {"": "x", "k": None}})
 def test_answers_are_written_as_elementtree_writes_them(fields: dict[str, Any]) -> None:
     from runner.serve.shapes import document
 
