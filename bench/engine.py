@@ -123,6 +123,12 @@ def machine() -> str:
     )
 
 
+def append_results(text: str) -> None:
+    """Append a section (with its table) to bench/RESULTS.md."""
+    with (REPO / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
+        results.write("\n" + text)
+
+
 def record(results: list[dict[str, object]], workers: int) -> None:
     """Append a results table to bench/RESULTS.md."""
     lines = [

@@ -32,7 +32,7 @@ from botocore.auth import S3SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
-from bench.engine import machine  # noqa: E402
+from bench.engine import append_results, machine  # noqa: E402
 from runner.backends.local import LocalBackend  # noqa: E402
 from runner.serve.server import EngineServer  # noqa: E402
 from runner.spec.models import LocalTarget  # noqa: E402
@@ -109,8 +109,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_record:
-        with (REPO / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
-            results.write("\n" + text)
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.engine import machine  # noqa: E402
+from bench.engine import append_results, machine  # noqa: E402
 
 RUNS = 15
 
@@ -77,8 +77,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_record:
-        with (REPO / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
-            results.write("\n" + text)
+        append_results(text)
 
 
 if __name__ == "__main__":

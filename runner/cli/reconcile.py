@@ -20,6 +20,12 @@ from runner.cli.app import app
 from runner.cli.errors import CommandError, echo_errors
 from runner.cli.live import LiveView
 from runner.cli.project import DirArgument, DirOption, jobs_folder
+from runner.cli.templates import (
+    DEFAULT_TIMEOUT,
+    TemplateOption,
+    TemplateTimeoutOption,
+    echo_user_template,
+)
 from runner.engine.lock import LockHeld, LockUnavailable
 from runner.engine.stores import StoreUnavailable
 from runner.reconcile.controller import (
@@ -30,12 +36,7 @@ from runner.reconcile.controller import (
     troubled,
 )
 from runner.reconcile.model import Plan, PlanError
-from runner.reports.environment import (
-    TEMPLATE_SECONDS,
-    UserTemplateError,
-    render,
-    render_user_template,
-)
+from runner.reports.environment import render
 from runner.reports.views import plan_view
 from runner.spec.errors import SpecInvalid
 from runner.state import StateError, state_location
@@ -434,17 +435,8 @@ def status(
     folder: DirArgument = None,
     dir_option: DirOption = None,
     output: Annotated[StatusOutput, typer.Option("--output", "-o")] = StatusOutput.text,
-    template: Annotated[
-        Path | None, typer.Option("--template", help="Render with this Jinja template instead.")
-    ] = None,
-    template_timeout: Annotated[
-        float,
-        typer.Option(
-            "--template-timeout",
-            metavar="SECONDS",
-            help="Stop a --template that renders for longer than this.",
-        ),
-    ] = TEMPLATE_SECONDS,
+    template: TemplateOption = None,
+    template_timeout: TemplateTimeoutOption = DEFAULT_TIMEOUT,
     state: StateOption = None,
     campaign: CampaignOption = None,
     verbose: VerboseOption = False,
@@ -464,10 +456,7 @@ def status(
         notes = ctl.idle_engines(result.plan)
     view = {**plan_view(result.plan, notes=notes), "generatedAt": _stamp()}
     if template is not None:
-        try:
-            typer.echo(render_user_template(template, view, timeout=template_timeout).rstrip("\n"))
-        except UserTemplateError as exc:
-            raise CommandError(str(exc)) from exc
+        echo_user_template(template, view, template_timeout)
     elif output is StatusOutput.json:
         typer.echo(json.dumps(view, indent=2))
     elif output is StatusOutput.md:

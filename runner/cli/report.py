@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,16 +13,17 @@ from runner.cli.app import app
 from runner.cli.errors import CommandError
 from runner.cli.project import DirOption, jobs_folder
 from runner.cli.targets import ledger_records, load_specs, target_backend
+from runner.cli.templates import (
+    DEFAULT_TIMEOUT,
+    TemplateOption,
+    TemplateTimeoutOption,
+    echo_user_template,
+)
 from runner.jobs.errors import NotFound
 from runner.reconcile.failures import report_of
 from runner.reconcile.model import LedgerRecord
 from runner.reports.completion import CompletionReport, ReportUnreadable, read_report
-from runner.reports.environment import (
-    TEMPLATE_SECONDS,
-    UserTemplateError,
-    render,
-    render_user_template,
-)
+from runner.reports.environment import render
 from runner.reports.views import job_view
 
 
@@ -49,17 +49,8 @@ def report(
     folder: DirOption = None,
     target: Annotated[str | None, typer.Option("--target", "-t")] = None,
     output: Annotated[ReportOutput, typer.Option("--output", "-o")] = ReportOutput.md,
-    template: Annotated[
-        Path | None, typer.Option("--template", help="Render with this Jinja template instead.")
-    ] = None,
-    template_timeout: Annotated[
-        float,
-        typer.Option(
-            "--template-timeout",
-            metavar="SECONDS",
-            help="Stop a --template that renders for longer than this.",
-        ),
-    ] = TEMPLATE_SECONDS,
+    template: TemplateOption = None,
+    template_timeout: TemplateTimeoutOption = DEFAULT_TIMEOUT,
     state: Annotated[
         str | None,
         typer.Option("--state", metavar="PATH|s3://BUCKET/PREFIX", help="Where the ledger is."),
@@ -103,10 +94,7 @@ def report(
             )
     view = job_view(detail.model_dump(mode="json", by_alias=True), completion, spec, url)
     if template is not None:
-        try:
-            typer.echo(render_user_template(template, view, timeout=template_timeout).rstrip("\n"))
-        except UserTemplateError as exc:
-            raise CommandError(str(exc)) from exc
+        echo_user_template(template, view, template_timeout)
         return exitcodes.OK
     if output is ReportOutput.json:
         typer.echo(json.dumps(view, indent=2))

@@ -33,8 +33,7 @@ def load_specs(folder: Path) -> SpecSet:
 
 def project_root(folder: Path) -> Path:
     """The folder relative paths of targets start from: the one holding the jobs folder."""
-    resolved = folder.resolve()
-    return resolved.parent if resolved.is_dir() or not resolved.exists() else resolved.parent.parent
+    return jobsdir.project_of(folder)
 
 
 def declared_target(folder: Path, target: str) -> LoadedTarget:
