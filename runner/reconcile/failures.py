@@ -37,7 +37,8 @@ def read_failure(service: JobService, job_id: str) -> Failure:
     inner = service.inner if isinstance(service, TracedService) else service
     reasons = tuple((r.code, r.reason) for r in detail.failure_reasons)
     if detail.status is JobStatus.FAILED:
-        return Failure(reasons=reasons or (("Failed", detail.status_update_reason or ""),))
+        # No reasons given: the status reason, if any, says why (never "Failed: Failed").
+        return Failure(reasons=reasons, note=None if reasons else detail.status_update_reason)
     if not detail.progress.failed:
         return Failure(reasons=reasons)
     if isinstance(inner, LocalBackend):  # the engine keeps every task: no report to read

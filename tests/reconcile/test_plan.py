@@ -416,3 +416,16 @@ def test_a_ten_thousand_job_chain_is_planned() -> None:
     assert result.actions[0].kind is A.CREATE
     assert {a.kind for a in result.actions[1:]} == {A.WAIT}
     assert result.actions[-1].reason == "waiting for j9998: not created yet"
+
+
+def test_a_failed_job_without_reasons_says_so_once() -> None:
+    from runner.backends.memory import MemoryBackend
+    from runner.reconcile.failures import read_failure
+    from tests.engine.conftest import request
+
+    service = MemoryBackend()
+    job_id = service.create_job(request({"untag": {}}, {"generate": {"bucket": "logs"}}))
+    service.set_status(job_id, S.FAILED)
+    failure = read_failure(service, job_id)
+    assert failure.reasons == ()
+    assert not failure.text().startswith("Failed")

@@ -4,6 +4,7 @@ every answer in the dialect's XML; no internals in a body; no traceback in the l
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import socket
 import time
@@ -92,24 +93,28 @@ def test_a_half_sent_body_does_not_hold_a_thread(server: EngineServer) -> None:
         server, b"POST /v20180820/jobs HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + b"x" * 10
     )
     assert time.monotonic() - started < 6
-    assert b"RequestTimeout" in answer or answer == b""
+    assert _status(answer) == 400
+    assert b"<Code>RequestTimeout</Code>" in answer
 
 
 def test_headers_trickled_a_line_a_second_are_cut_off(server: EngineServer) -> None:
-    """One header line every half second never ends the headers; the deadline ends it."""
-    started = time.monotonic()
+    """Header lines trickled every quarter second never end the headers; the 1.5 s
+    deadline does: the server closes the connection, where it used to wait for ever."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET /v20180820/jobs HTTP/1.1\r\n")
-        for i in range(40):
-            try:
+        started = time.monotonic()
+        with contextlib.suppress(OSError):  # a reset once the server has closed is fine
+            for i in range(12):
                 sock.sendall(f"X-Slow-{i}: a\r\n".encode())
-            except OSError:
-                break  # the server closed the connection
-            time.sleep(0.25)
-        answer = _read_all(sock, 3)
-    # Cut off at the 1.5 s deadline: the connection is closed without a hanging thread.
-    assert answer == b"" or _status(answer) >= 400
-    assert time.monotonic() - started < 15
+                time.sleep(0.25)
+        sock.settimeout(4)
+        try:
+            answer = sock.recv(65536)
+        except ConnectionResetError:
+            answer = b""
+        # recv returns (the connection closed, or an error answer) instead of timing out
+        assert answer == b"" or _status(answer) >= 400
+        assert time.monotonic() - started < 8
 
 
 def _hold(server: EngineServer, raw: bytes) -> bytes:
