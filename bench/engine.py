@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from runner.engine.service import Engine  # noqa: E402
-from runner.engine.stores.dirstore import DirStore  # noqa: E402
 from runner.engine.worker import Worker  # noqa: E402
 from runner.jobs.models import JobRequest  # noqa: E402
 from runner.spec.models import Manifest, Operation, Report  # noqa: E402
+from runner.stores.dirstore import DirStore  # noqa: E402
 
 OPERATIONS = {
     "tag": {"tag": {"tags": {"class": "archive", "bench": "yes"}}},

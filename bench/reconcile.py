@@ -29,15 +29,16 @@ sys.path.insert(0, str(REPO))
 
 from bench.engine import machine  # noqa: E402
 from runner.backends.memory import MemoryBackend  # noqa: E402
+from runner.jobs.progress import Counts  # noqa: E402
 from runner.jobs.status import JobStatus  # noqa: E402
 from runner.reconcile.apply import build_request  # noqa: E402
 from runner.reconcile.controller import desired_jobs  # noqa: E402
-from runner.reconcile.ledger import Ledger  # noqa: E402
-from runner.reconcile.model import Action, ActionKind, Counts, LedgerRecord  # noqa: E402
+from runner.reconcile.model import Action, ActionKind, LedgerRecord  # noqa: E402
 from runner.reconcile.observe import observe  # noqa: E402
 from runner.reconcile.plan import plan  # noqa: E402
 from runner.spec.checks import check_all  # noqa: E402
 from runner.spec.loader import SourceFile, parse_sources  # noqa: E402
+from runner.state.ledger.sqlite import SqliteLedger  # noqa: E402
 
 SPECS = 1000
 GENERATIONS = 10
@@ -68,7 +69,7 @@ def run(rounds: int) -> dict[str, float]:
 
     backend = MemoryBackend()
     folder = tempfile.mkdtemp()
-    ledger = Ledger(Path(folder) / "ledger.db")
+    ledger = SqliteLedger(Path(folder) / "ledger.db")
     statuses = [JobStatus.COMPLETE, JobStatus.ACTIVE, JobStatus.SUSPENDED]
     for generation in range(1, GENERATIONS + 1):
         for index, item in enumerate(items):

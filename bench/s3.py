@@ -77,10 +77,10 @@ def seed(endpoint: str, bucket: str, count: int) -> None:
 
 def child_engine(endpoint: str, op: str, src: str, dst: str, workers: int) -> None:
     from runner.engine.service import Engine
-    from runner.engine.stores.s3store import S3Store
     from runner.engine.worker import Worker
     from runner.jobs.models import JobRequest
     from runner.spec.models import Manifest, Operation
+    from runner.stores.s3 import S3Store
 
     store = S3Store(endpoint, "us-east-1", credentials=CREDENTIALS, pool=workers)
     with tempfile.TemporaryDirectory() as state:

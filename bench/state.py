@@ -31,7 +31,7 @@ import boto3  # noqa: E402
 from bench.engine import machine  # noqa: E402
 from runner.jobs.status import JobStatus  # noqa: E402
 from runner.reconcile.model import LedgerRecord  # noqa: E402
-from runner.state.s3ledger import S3Ledger  # noqa: E402
+from runner.state.ledger.bucket import S3Ledger  # noqa: E402
 from tests.servers import CREDENTIALS, seaweedfs  # noqa: E402
 
 WRITES = 100

@@ -26,7 +26,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.backends.base import filter_jobs
-from runner.engine.stores.base import ObjectStore
 from runner.jobs.errors import (
     BadRequest,
     IdempotencyError,
@@ -49,6 +48,7 @@ from runner.jobs.models import (
 from runner.jobs.status import JobStatus
 from runner.spec.identity import parse_marker
 from runner.spec.models import AwsTarget, CsvManifest, GenerateManifest, ObjectMetadata, Operation
+from runner.stores.base import ObjectStore
 
 _NOT_FOUND = {"NotFoundException", "NoSuchJob", "NoSuchJobException"}
 _BAD = {"BadRequestException", "InvalidRequestException", "InvalidRequest", "ValidationException"}
@@ -427,7 +427,7 @@ class AwsBackend:
     def report_store(self) -> ObjectStore:
         """The S3 store over the report buckets (s3EndpointUrl, or AWS's)."""
         if self._reports is None:
-            from runner.engine.stores.s3store import S3Store
+            from runner.stores.s3 import S3Store
 
             self._reports = S3Store(
                 self.target.s3_endpoint_url, self.target.region, profile=self.target.profile

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from runner.engine.stores.base import ObjectStore
 from runner.jobs.models import JobDetail, JobPage, JobRequest, JobSummary
 from runner.jobs.status import JobStatus
 from runner.spec.models import CsvManifest
+from runner.stores.base import ObjectStore
 
 
 class JobService(Protocol):

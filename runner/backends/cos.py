@@ -43,7 +43,6 @@ from runner.backends import cos_xml
 from runner.backends.base import filter_jobs
 from runner.backends.cos_signature import authorization
 from runner.engine.manifests import ManifestError, generated_tasks
-from runner.engine.stores.base import ObjectStore, StoreError
 from runner.jobs.errors import (
     BadRequest,
     IdempotencyError,
@@ -65,6 +64,7 @@ from runner.jobs.models import (
 from runner.jobs.status import JobStatus
 from runner.spec.identity import parse_marker
 from runner.spec.models import CosTarget, CsvManifest, GenerateManifest, Manifest
+from runner.stores.base import ObjectStore, StoreError
 
 Send = Callable[[str, str, dict[str, str], bytes], tuple[int, bytes]]
 _RETRY = {"SlowDown", "ServiceUnavailable", "InternalError", "TooManyJobs"}
@@ -203,7 +203,7 @@ class CosBackend:
     def objects(self) -> ObjectStore:
         """The S3 store on COS's S3-compatible endpoint, opened on first use."""
         if self._objects is None:
-            from runner.engine.stores.s3store import S3Store
+            from runner.stores.s3 import S3Store
 
             secret_id, secret_key, token = self.credentials()
             keys = {"aws_access_key_id": secret_id, "aws_secret_access_key": secret_key}

@@ -13,14 +13,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner.engine.lock import FileLock, worker_lock, worker_running
+from runner.engine.lock import worker_lock, worker_running
 from runner.engine.service import Clock, Engine
-from runner.engine.stores import open_store
-from runner.engine.stores.base import ObjectStore, StoreError
 from runner.engine.worker import Notify, Worker
 from runner.jobs.models import JobDetail, JobPage, JobRequest
 from runner.jobs.status import JobStatus
 from runner.spec.models import CsvManifest, LocalTarget
+from runner.stores import open_store
+from runner.stores.base import ObjectStore, StoreError
+from runner.support.filelock import FileLock
 
 MANIFEST_BUCKET = "batchctl-manifests"
 

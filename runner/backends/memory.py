@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from runner.engine.stores.base import ObjectStore
 from runner.jobs.errors import BadRequest, IdempotencyError, JobStatusError, NotFound
 from runner.jobs.models import JobDetail, JobPage, JobRequest, JobSummary, Progress
 from runner.jobs.status import CANCELLABLE, JobStatus
 from runner.spec.models import CsvManifest
+from runner.stores.base import ObjectStore
 
 RETENTION_SECONDS = 90 * 86400
 

@@ -6,10 +6,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from runner.backends.base import JobService
-from runner.engine.stores.base import ObjectStore
 from runner.jobs.models import JobDetail, JobPage, JobRequest
 from runner.jobs.status import JobStatus
 from runner.spec.models import CsvManifest
+from runner.stores.base import ObjectStore
 
 
 class TracedService:

@@ -12,7 +12,7 @@ from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.project import DirOption, jobs_folder
 from runner.cli.targets import local_backend
-from runner.engine.stores.base import ObjectStore, StoreError
+from runner.stores.base import ObjectStore, StoreError
 
 demo_app = typer.Typer(help="The example campaign's sample data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")

@@ -16,8 +16,8 @@ from runner.cli.app import app
 from runner.cli.errors import CommandError
 from runner.cli.project import DirOption, jobs_folder
 from runner.cli.targets import local_backend
-from runner.engine.lock import LockHeld
 from runner.jobs.status import JobStatus
+from runner.support.filelock import LockHeld
 
 engine_app = typer.Typer(help="The embedded batch engine.", no_args_is_help=True)
 app.add_typer(engine_app, name="engine")

@@ -26,8 +26,6 @@ from runner.cli.templates import (
     TemplateTimeoutOption,
     echo_user_template,
 )
-from runner.engine.lock import LockHeld, LockUnavailable
-from runner.engine.stores import StoreUnavailable
 from runner.reconcile.controller import (
     Controller,
     ReconcileError,
@@ -39,7 +37,9 @@ from runner.reconcile.model import Plan, PlanError
 from runner.reports.environment import render
 from runner.reports.views import plan_view
 from runner.spec.errors import SpecInvalid
-from runner.state import StateError, state_location
+from runner.state.location import StateError, state_location
+from runner.stores import StoreUnavailable
+from runner.support.filelock import LockHeld, LockUnavailable
 
 
 class PlanOutput(StrEnum):

@@ -21,10 +21,10 @@ from runner.cli.templates import (
 )
 from runner.jobs.errors import NotFound
 from runner.reconcile.failures import report_of
-from runner.reconcile.model import LedgerRecord
 from runner.reports.completion import CompletionReport, ReportUnreadable, read_report
 from runner.reports.environment import render
 from runner.reports.views import job_view
+from runner.state.records import LedgerRecord
 
 
 class ReportOutput(StrEnum):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,10 +15,9 @@ from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
 from runner.cli.errors import CommandError
 from runner.cli.project import DirOption, jobs_folder
-from runner.engine.lock import FileLock, LockHeld, held, read_holder
-from runner.reconcile.ledger import LedgerStore
 from runner.spec.errors import SpecInvalid
-from runner.state import (
+from runner.state.ledger import LedgerStore
+from runner.state.location import (
     LocalState,
     S3State,
     State,
@@ -29,6 +26,8 @@ from runner.state import (
     parse_location,
     state_location,
 )
+from runner.state.migrate import migrate as migrate_ledger
+from runner.support.filelock import FileLock, LockHeld, held, read_holder
 
 state_app = typer.Typer(help="Show, move and unlock the reconcile state.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
@@ -95,7 +94,7 @@ def show(
         finally:
             ledger.close()
         if isinstance(current.location, S3State):
-            from runner.state.lease import S3Lease
+            from runner.state.locks.lease import S3Lease
 
             assert isinstance(current.lock, S3Lease)
             found = current.lock.read()
@@ -140,7 +139,7 @@ def unlock(
             "its holder ends, so it cannot be stuck"
         )
     with _errors():
-        from runner.state.lease import S3Lease
+        from runner.state.locks.lease import S3Lease
 
         lease = State(location).lock
         assert isinstance(lease, S3Lease)
@@ -163,21 +162,8 @@ def migrate(
     config = jobsdir.load_project(jobs_folder(option=folder).resolve().parent).state
     with _errors():
         target = parse_location(to, Path.cwd(), config)
-        if str(target) == str(source):
-            raise CommandError(f"the state is already at {source}")
-        source_state, target_state = State(source), State(target)
-        if isinstance(source, LocalState) and not (source.folder / "ledger.db").exists():
-            raise CommandError(f"there is no ledger at {source} to move")
-        source_state.lock.acquire()
-        try:
-            target_state.lock.acquire()
-            try:
-                moved = _move(source, source_state, target, target_state)
-            finally:
-                target_state.lock.release()
-        finally:
-            source_state.lock.release()
-    records, history, kept = moved
+        moved = migrate_ledger(source, target)
+    records, history, kept = moved.records, moved.history, moved.kept
     typer.echo(
         f"moved {records} job record(s) and {history} history entr(ies) from {source} to "
         f"{target}; the old ledger is kept as {kept}"
@@ -187,39 +173,3 @@ def migrate(
         f"{target}}}` (or --state {target})."
     )
     return exitcodes.OK
-
-
-def _move(
-    source: StateLocation, source_state: State, target: StateLocation, target_state: State
-) -> tuple[int, int, str]:
-    """Copy, check, then set the source aside; return counts and where the source went."""
-    old = source_state.open_ledger()
-    new = target_state.open_ledger()
-    try:
-        records, history = old.records(), old.history()
-        if new.records() or new.history():
-            raise CommandError(f"{target} already holds a ledger; nothing was moved")
-        try:
-            new.import_all(records, history)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
-        if new.records() != records or len(new.history()) != len(history):
-            raise CommandError(
-                f"the copy at {target} does not match {source}; the old ledger is untouched"
-            )
-    finally:
-        old.close()
-        new.close()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    if isinstance(source, LocalState):
-        kept = source.folder / f"ledger.db.migrated-{stamp}"
-        shutil.move(source.folder / "ledger.db", kept)
-        for suffix in ("-wal", "-shm"):  # normally gone once closed; kept with it if not
-            leftover = source.folder / f"ledger.db{suffix}"
-            if leftover.exists():
-                shutil.move(leftover, f"{kept}{suffix}")
-        return len(records), len(history), str(kept)
-    from runner.state.s3ledger import S3Ledger
-
-    assert isinstance(old, S3Ledger)
-    return len(records), len(history), old.retire(stamp)

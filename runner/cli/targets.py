@@ -12,11 +12,11 @@ from runner.backends.base import JobService
 from runner.backends.local import LocalBackend
 from runner.cli.errors import CommandError, echo_errors
 from runner.cli.project import jobs_folder
-from runner.engine.stores import StoreUnavailable
-from runner.reconcile.ledger import LedgerStore
-from runner.reconcile.model import LedgerRecord
 from runner.spec.loader import LoadedTarget, SpecSet
-from runner.state import State, StateError, state_location, target_locations
+from runner.state.ledger import LedgerStore
+from runner.state.location import State, StateError, state_location, target_locations
+from runner.state.records import LedgerRecord
+from runner.stores import StoreUnavailable
 
 
 def load_specs(folder: Path) -> SpecSet:

@@ -20,8 +20,8 @@ from urllib.parse import unquote
 
 from runner.engine.operations import TaskFunction, task_function
 from runner.engine.service import Engine, JobRow, TaskResult
-from runner.engine.stores.base import ATTRIBUTE_OPERATIONS, ObjectStore
 from runner.jobs.errors import JobServiceError
+from runner.stores.base import ATTRIBUTE_OPERATIONS, ObjectStore
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, BinaryIO, cast
 
-from runner.engine.stores.base import ObjectInfo, ObjectStore, StoreError
 from runner.spec.models import CsvManifest, GenerateManifest, InventoryManifest, Manifest
+from runner.stores.base import ObjectInfo, ObjectStore, StoreError
 
 TaskRef = tuple[str, str, str | None]
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.engine.stores.base import CopyOptions, ObjectStore, Retention, StoreError
 from runner.spec.models import Operation
+from runner.stores.base import CopyOptions, ObjectStore, Retention, StoreError
 
 SUCCESS_MESSAGE = "Successful"
 INVOKE_TIMEOUT_SECONDS = 300.0

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from runner.engine.service import SUCCEEDED, Engine, JobRow
-from runner.engine.stores.base import ObjectStore
+from runner.stores.base import ObjectStore
 
 REPORT_FORMAT = "Report_CSV_20180820"
 REPORT_SCHEMA = "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"

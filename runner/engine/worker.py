@@ -32,9 +32,9 @@ from runner.engine.executor import JobRunner
 from runner.engine.manifests import ManifestError, manifest_tasks
 from runner.engine.reports import write_report
 from runner.engine.service import Engine, JobRow
-from runner.engine.stores.base import ObjectStore, StoreError
 from runner.jobs.errors import JobServiceError
 from runner.jobs.status import JobStatus
+from runner.stores.base import ObjectStore, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,11 @@ from runner.backends.base import JobService
 from runner.jobs.errors import JobServiceError, JobStatusError
 from runner.jobs.models import JobRequest
 from runner.jobs.status import JobStatus
-from runner.reconcile.ledger import LedgerStore, report_location
-from runner.reconcile.model import Action, ActionKind, DesiredJob, LedgerRecord, Plan, client_token
+from runner.reconcile.model import Action, ActionKind, DesiredJob, Plan, client_token
 from runner.spec.identity import full_description, marker
 from runner.spec.models import LAST_RUN, Manifest
+from runner.state.ledger import LedgerStore
+from runner.state.records import LedgerRecord, report_location
 
 Log = Callable[[str], None]
 

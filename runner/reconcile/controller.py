@@ -22,31 +22,26 @@ from runner.backends import open_backend
 from runner.backends.base import JobService
 from runner.backends.local import LocalBackend
 from runner.backends.traced import TracedService
-from runner.engine.lock import FileLock, LockHeld
 from runner.engine.worker import Worker
+from runner.jobs.progress import Failure
 from runner.jobs.status import FINAL, JobStatus
 from runner.reconcile.apply import ApplyResult, apply_plan
 from runner.reconcile.failures import read_failure
-from runner.reconcile.ledger import LedgerStore, ReadOnlyLedger
-from runner.reconcile.model import (
-    ActionKind,
-    DesiredJob,
-    Failure,
-    JobKey,
-    LedgerRecord,
-    ObservedJob,
-    Plan,
-)
+from runner.reconcile.model import ActionKind, DesiredJob, JobKey, ObservedJob, Plan
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan as make_plan
 from runner.spec.errors import SpecInvalid
 from runner.spec.identity import immutable_fields, spec_hash
 from runner.spec.loader import SpecSet
-from runner.state import LocalState, State, StateLocation, target_locations
-from runner.state.routed import LockSet, RoutedLedger
+from runner.state.ledger import LedgerStore, ReadOnlyLedger
+from runner.state.ledger.routed import RoutedLedger
+from runner.state.location import LocalState, State, StateLocation, target_locations
+from runner.state.locks import LockSet
+from runner.state.records import LedgerRecord
+from runner.support.filelock import FileLock, LockHeld
 
 if TYPE_CHECKING:
-    from runner.state.lease import S3Lease
+    from runner.state.locks.lease import S3Lease
 
 Log = Callable[[str], None]
 

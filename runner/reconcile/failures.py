@@ -11,12 +11,12 @@ from __future__ import annotations
 from runner.backends.base import JobService, report_location
 from runner.backends.local import LocalBackend
 from runner.backends.traced import TracedService
-from runner.engine.stores import StoreUnavailable
 from runner.jobs.errors import JobServiceError
 from runner.jobs.models import JobDetail
+from runner.jobs.progress import Failure
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Failure
 from runner.reports.completion import ReportUnreadable, read_report
+from runner.stores import StoreUnavailable
 
 
 def report_of(service: JobService, detail: JobDetail) -> tuple[str, str] | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from runner.backends.base import JobService
-from runner.reconcile.model import Counts, ObservedJob
+from runner.jobs.progress import Counts
+from runner.reconcile.model import ObservedJob
 from runner.spec.identity import parse_marker
 
 PAGE = 1000

@@ -30,21 +30,20 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
 from runner.reconcile.model import (
     Action,
     ActionKind,
-    Counts,
     DesiredJob,
-    Failure,
     JobKey,
-    LedgerRecord,
     ObservedJob,
     Plan,
     PlanError,
 )
 from runner.reconcile.schedule import latest_slot, next_slot, stamp
 from runner.spec.models import failures_tolerated
+from runner.state.records import LedgerRecord
 
 SUSPENDED_EXPIRY_DAYS = 30
 _DAY = 86400.0

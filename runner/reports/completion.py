@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from runner.engine.stores.base import ObjectStore, StoreError
+from runner.stores.base import ObjectStore, StoreError
 
 FIRST_KEYS = 20
 

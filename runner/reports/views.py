@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.jobs.progress import Counts
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Action, ActionKind, Counts, Plan
+from runner.reconcile.model import Action, ActionKind, Plan
 
 MARKERS = {
     ActionKind.CREATE: "+",

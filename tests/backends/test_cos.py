@@ -11,10 +11,10 @@ import pytest
 
 from runner.backends.cos import CosBackend, environment_credentials
 from runner.backends.cos_signature import authorization
-from runner.engine.stores.dirstore import DirStore
 from runner.jobs.errors import BadRequest, IdempotencyError, NotFound
 from runner.jobs.status import JobStatus
 from runner.spec.models import CosTarget
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import request
 
 TARGET = CosTarget(uin="100000000001", app_id="1250000000", region="ap-chengdu")

@@ -9,7 +9,7 @@ import pytest
 
 from runner.cli import main
 from runner.engine.service import Engine
-from runner.engine.stores.dirstore import DirStore
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import put_objects, request
 
 TARGETS = """apiVersion: batchctl/v1

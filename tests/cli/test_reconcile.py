@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.engine.lock import FileLock
-from runner.engine.stores.dirstore import DirStore
-from runner.reconcile.ledger import Ledger
+from runner.state.ledger.sqlite import SqliteLedger
+from runner.stores.dirstore import DirStore
+from runner.support.filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _job_ids(root: Path) -> dict[str, str]:
-    ledger = Ledger(root / ".batchctl" / "ledger.db")
+    ledger = SqliteLedger(root / ".batchctl" / "ledger.db")
     try:
         return {r.name: r.job_id for r in ledger.records()}
     finally:

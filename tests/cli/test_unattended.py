@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.engine.lock import FileLock
-from runner.engine.stores.dirstore import DirStore
-from runner.reconcile.ledger import Ledger
+from runner.state.ledger.sqlite import SqliteLedger
+from runner.stores.dirstore import DirStore
+from runner.support.filelock import FileLock
 from tests.reconcile.helpers import job_yaml as job
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def project(root: Path, *documents: str, objects: int = 3) -> Path:
 
 
 def records(root: Path) -> dict[str, str]:
-    ledger = Ledger(root / ".batchctl" / "ledger.db")
+    ledger = SqliteLedger(root / ".batchctl" / "ledger.db")
     try:
         return {r.name: r.status.value for r in ledger.records()}
     finally:
@@ -146,7 +146,7 @@ def test_confirming_a_staged_job_is_refused_until_its_dependencies_hold(
     assert "refusing to confirm second" in err
     assert "first: awaiting confirmation" in err
     assert "--force" in err
-    ledger = Ledger(tmp_path / ".batchctl" / "ledger.db")
+    ledger = SqliteLedger(tmp_path / ".batchctl" / "ledger.db")
     second_id = next(r.job_id for r in ledger.records() if r.name == "second")
     ledger.close()
     assert main(["jobs", "confirm", second_id]) == 1  # by ID too

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from runner.engine.service import Engine
-from runner.engine.stores.dirstore import DirStore
 from runner.engine.worker import Worker
 from runner.jobs.models import JobRequest
 from runner.jobs.status import JobStatus
 from runner.spec.models import Manifest, Operation, Report
+from runner.stores.dirstore import DirStore
 
 _tokens = itertools.count()
 

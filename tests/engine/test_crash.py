@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from runner.engine.service import Engine
-from runner.engine.stores.dirstore import DirStore
 from runner.jobs.status import JobStatus
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import put_objects, request
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from runner.engine.service import Engine
-from runner.engine.stores.dirstore import DirStore
 from runner.engine.worker import Worker
 from runner.jobs.status import JobStatus
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import (
     csv_manifest,
     history,

@@ -11,10 +11,10 @@ import pytest
 
 from runner.engine.manifests import ManifestError, glob_regex, manifest_tasks
 from runner.engine.service import Engine
-from runner.engine.stores.dirstore import DirStore
 from runner.engine.worker import Worker
 from runner.jobs.status import JobStatus
 from runner.spec.models import Manifest
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import put_objects, request
 
 

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from runner.engine.service import Engine
-from runner.engine.stores.dirstore import DirStore
 from runner.engine.worker import Worker
 from runner.jobs.status import JobStatus
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import request
 
 GEN = {"generate": {"bucket": "logs"}}

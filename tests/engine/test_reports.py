@@ -8,8 +8,8 @@ import io
 import json
 
 from runner.engine.service import Engine
-from runner.engine.stores.dirstore import DirStore
 from runner.engine.worker import Worker
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import csv_manifest, put_objects, request
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from runner.engine.service import Engine
-from runner.engine.stores.dirstore import DirStore
 from runner.engine.worker import Worker
 from runner.jobs.errors import BadRequest, IdempotencyError, JobStatusError, NotFound
 from runner.jobs.status import JobStatus
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import Clock, put_objects, request, sleep_command, status, until
 
 GEN = {"generate": {"bucket": "logs"}}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
+from runner.jobs.progress import Counts
 from runner.jobs.status import JobStatus
 from runner.reconcile.controller import desired_jobs
-from runner.reconcile.model import Counts, DesiredJob, LedgerRecord, ObservedJob
+from runner.reconcile.model import DesiredJob, ObservedJob
 from runner.spec.checks import check_all
 from runner.spec.loader import SourceFile, parse_sources
+from runner.state.records import LedgerRecord
 
 NOW = time.time()
 

@@ -11,15 +11,15 @@ from runner.jobs.errors import ServiceUnavailable
 from runner.jobs.models import JobRequest
 from runner.jobs.status import JobStatus
 from runner.reconcile.apply import apply_plan, build_request
-from runner.reconcile.ledger import Ledger
 from runner.reconcile.model import ActionKind, DesiredJob
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan
+from runner.state.ledger.sqlite import SqliteLedger
 from tests.engine.conftest import Clock
 from tests.reconcile.helpers import by_name, desired, job_yaml
 
 
-def _pass(items: list[DesiredJob], backend: MemoryBackend, ledger: Ledger) -> list[str]:
+def _pass(items: list[DesiredJob], backend: MemoryBackend, ledger: SqliteLedger) -> list[str]:
     seen = observe({"local": backend})
     ledger.refresh_from(seen)
     result = plan(items, seen, ledger.records(), now=backend.clock())
@@ -29,11 +29,11 @@ def _pass(items: list[DesiredJob], backend: MemoryBackend, ledger: Ledger) -> li
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.db")
+def ledger(tmp_path: Path) -> SqliteLedger:
+    return SqliteLedger(tmp_path / "ledger.db")
 
 
-def test_apply_twice_makes_no_second_job(ledger: Ledger) -> None:
+def test_apply_twice_makes_no_second_job(ledger: SqliteLedger) -> None:
     items = desired(job_yaml("a"), job_yaml("b", "dependsOn: [{job: a}]"))
     backend = MemoryBackend()
     assert _pass(items, backend, ledger) == ["create a"]
@@ -44,7 +44,7 @@ def test_apply_twice_makes_no_second_job(ledger: Ledger) -> None:
     assert backend.calls["ListJobs"] == 2
 
 
-def test_crash_between_create_and_ledger_is_healed(ledger: Ledger) -> None:
+def test_crash_between_create_and_ledger_is_healed(ledger: SqliteLedger) -> None:
     items = desired(job_yaml("a"))
     backend = MemoryBackend()
     first = plan(items, [], [], now=backend.clock())
@@ -66,7 +66,7 @@ class Flaky(MemoryBackend):
         raise ServiceUnavailable("the connection was reset")
 
 
-def test_unknown_create_outcome_looks_before_retrying(ledger: Ledger) -> None:
+def test_unknown_create_outcome_looks_before_retrying(ledger: SqliteLedger) -> None:
     items = desired(job_yaml("a"))
     backend = Flaky()
     assert _pass(items, backend, ledger) == ["create a"]
@@ -75,7 +75,7 @@ def test_unknown_create_outcome_looks_before_retrying(ledger: Ledger) -> None:
     assert ledger.records()[0].job_id == next(iter(backend.jobs))
 
 
-def test_finished_jobs_are_remembered_past_90_days(ledger: Ledger) -> None:
+def test_finished_jobs_are_remembered_past_90_days(ledger: SqliteLedger) -> None:
     clock = Clock()
     backend = MemoryBackend(clock=clock)
     items = desired(job_yaml("a"), job_yaml("b", "dependsOn: [{job: a}]"))

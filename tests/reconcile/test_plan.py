@@ -379,7 +379,7 @@ def test_tolerate_failed_tasks(tolerance: str, failed: int, total: int, attentio
 
 
 def test_failure_reasons_reach_the_action() -> None:
-    from runner.reconcile.model import Failure
+    from runner.jobs.progress import Failure
 
     items = desired(job_yaml("a"))
     a = items[0]

@@ -20,11 +20,11 @@ from runner.backends.memory import MemoryBackend
 from runner.jobs.models import JobRequest
 from runner.jobs.status import JobStatus
 from runner.reconcile.apply import apply_plan
-from runner.reconcile.ledger import Ledger
 from runner.reconcile.model import ActionKind, DesiredJob
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan
 from runner.spec.identity import parse_marker
+from runner.state.ledger.sqlite import SqliteLedger
 from tests.reconcile.helpers import desired, job_yaml
 
 S = JobStatus
@@ -56,7 +56,7 @@ class Checked(MemoryBackend):
     def __init__(self) -> None:
         super().__init__()
         self.items: dict[str, DesiredJob] = {}
-        self.ledger: Ledger | None = None
+        self.ledger: SqliteLedger | None = None
 
     def _deps_hold(self, name: str) -> bool:
         assert self.ledger is not None
@@ -118,7 +118,7 @@ def _advance(backend: Checked, index: int, outcome: int) -> None:
         backend.set_status(job.id, S.CANCELLED)
 
 
-def _check(backend: Checked, ledger: Ledger) -> None:
+def _check(backend: Checked, ledger: SqliteLedger) -> None:
     records = ledger.records()
     assert len({(r.name, r.generation) for r in records}) == len(records)
     assert {r.job_id for r in records} == set(backend.jobs), "a job is missing from the ledger"
@@ -144,7 +144,7 @@ STEP = st.one_of(
 def test_plan_apply_plan_properties(steps: list[tuple[str, object, object]]) -> None:
     state = {n: {"version": 1, "priority": 10, "state": "present"} for n in NAMES}
     with tempfile.TemporaryDirectory() as folder:
-        ledger = Ledger(Path(folder) / "ledger.db")
+        ledger = SqliteLedger(Path(folder) / "ledger.db")
         backend = Checked()
         backend.ledger = ledger
         for step in [*steps, ("reconcile", 0, 0)]:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.engine.stores.dirstore import DirStore
 from runner.jobs.status import JobStatus
 from runner.reconcile.controller import Controller
 from runner.reconcile.model import ActionKind
+from runner.stores.dirstore import DirStore
 
 SPEC = """apiVersion: batchctl/v1
 kind: BatchJob

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.engine.stores.dirstore import DirStore
+from runner.stores.dirstore import DirStore
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -6,8 +6,8 @@ import json
 import tracemalloc
 from pathlib import Path
 
-from runner.engine.stores.dirstore import DirStore
 from runner.reports.completion import FIRST_KEYS, read_report, split_row
+from runner.stores.dirstore import DirStore
 
 
 def _report(store: DirStore, rows: list[str], *, key: str = "r/job-1") -> str:

@@ -9,10 +9,10 @@ import pytest
 
 from runner.cli import main
 from runner.engine.service import Engine
-from runner.engine.stores.s3store import S3Store
 from runner.engine.worker import Worker
 from runner.jobs.status import JobStatus
 from runner.reports.completion import read_report
+from runner.stores.s3 import S3Store
 from tests.engine.conftest import request
 from tests.faultproxy import FaultProxy
 from tests.servers import CREDENTIALS

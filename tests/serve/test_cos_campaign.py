@@ -46,7 +46,7 @@ def test_the_example_campaign_on_cos(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from runner.cli import main
-    from runner.engine.stores.s3store import S3Store
+    from runner.stores.s3 import S3Store
     from tests.servers import CREDENTIALS, reset_moto
 
     repo = Path(__file__).resolve().parents[2]

@@ -206,7 +206,7 @@ def test_the_example_campaign_through_the_aws_backend(
     import shutil
 
     from runner.cli import main
-    from runner.engine.stores.s3store import S3Store
+    from runner.stores.s3 import S3Store
     from tests.servers import CREDENTIALS, reset_moto
 
     repo = Path(__file__).resolve().parents[2]

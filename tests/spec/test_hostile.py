@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.cli import main
-from runner.engine.stores.dirstore import DirStore
 from runner.spec.loader import SourceFile, parse_sources
+from runner.stores.dirstore import DirStore
 
 REPO = Path(__file__).resolve().parents[2]
 

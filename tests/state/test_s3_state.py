@@ -10,11 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
-from runner.engine.lock import LockHeld
+from runner.jobs.progress import Counts
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Counts, LedgerRecord
-from runner.state.lease import S3Lease
-from runner.state.s3ledger import S3Ledger, StateError
+from runner.state.ledger.bucket import S3Ledger, StateError
+from runner.state.locks.lease import S3Lease
+from runner.state.records import LedgerRecord
+from runner.support.filelock import LockHeld
 from tests.servers import CREDENTIALS
 
 

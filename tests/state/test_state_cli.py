@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from runner.cli import main
-from runner.engine.stores.dirstore import DirStore
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import put_objects
 from tests.servers import CREDENTIALS
 
@@ -99,7 +99,7 @@ def test_state_from_batchctl_yaml_unlock_and_errors(
     assert main(["state", "show"]) == 0
     assert "1 job record(s)" in capsys.readouterr().out
     # a lease left by a runner that died
-    from runner.state.lease import S3Lease
+    from runner.state.locks.lease import S3Lease
 
     client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDENTIALS)
     stuck = S3Lease(client, bucket, "p/lock.json", seconds=3600)
@@ -110,7 +110,7 @@ def test_state_from_batchctl_yaml_unlock_and_errors(
     assert f"another reconcile holds s3://{bucket}/p/lock.json" in err
     assert f"lock ID {stuck.lock_id}" in err
     # a read-only plan neither waits for the lock nor writes the ledger
-    from runner.state.s3ledger import S3Ledger
+    from runner.state.ledger.bucket import S3Ledger
 
     serial = S3Ledger(client, bucket, "p/ledger.json").document()["serial"]
     assert main(["plan", "--no-lock"]) == 0

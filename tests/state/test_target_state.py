@@ -10,12 +10,12 @@ import pytest
 
 from runner.backends.local import LocalBackend
 from runner.cli import main
-from runner.engine.stores.dirstore import DirStore
-from runner.reconcile.ledger import Ledger
 from runner.serve.server import EngineServer
 from runner.spec.models import LocalTarget
-from runner.state.lease import S3Lease
-from runner.state.s3ledger import S3Ledger
+from runner.state.ledger.bucket import S3Ledger
+from runner.state.ledger.sqlite import SqliteLedger
+from runner.state.locks.lease import S3Lease
+from runner.stores.dirstore import DirStore
 from tests.engine.conftest import put_objects
 from tests.servers import CREDENTIALS
 
@@ -67,7 +67,7 @@ def test_a_target_keeps_its_own_state(
         remote = S3Ledger(s3, bucket, "cos-team/ledger.json")
         assert [r.name for r in remote.records()] == ["on-cos"]
         assert [h["name"] for h in remote.history()] == ["on-cos"]
-        local = Ledger(project / ".batchctl" / "ledger.db")
+        local = SqliteLedger(project / ".batchctl" / "ledger.db")
         assert [r.name for r in local.records()] == ["on-local"]
         local.close()
         assert main(["plan"]) == 0

@@ -20,7 +20,7 @@ import boto3
 from runner.backends.local import LocalBackend
 from runner.serve.server import EngineServer
 from runner.spec.models import LocalTarget
-from runner.state.s3ledger import S3Ledger
+from runner.state.ledger.bucket import S3Ledger
 from tests.servers import CREDENTIALS
 
 KEY, SECRET = "AKIDTWORUNNERS", "two-runners-secret"

@@ -10,9 +10,9 @@ from typing import Any, cast
 
 import pytest
 
-from runner.engine.stores.base import ObjectStore
-from runner.engine.stores.dirstore import DirStore
-from runner.engine.stores.s3store import S3Store
+from runner.stores.base import ObjectStore
+from runner.stores.dirstore import DirStore
+from runner.stores.s3 import S3Store
 from tests.servers import CREDENTIALS, reset_moto
 
 STORES = ["dir", "moto", "seaweedfs"]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runner.engine.stores.base import CopyOptions, ObjectStore, Retention, StoreError
+from runner.stores.base import CopyOptions, ObjectStore, Retention, StoreError
 from tests.stores.conftest import deviation
 
 

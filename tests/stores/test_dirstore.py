@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine.stores.base import CopyOptions, StoreError
-from runner.engine.stores.dirstore import DirStore
+from runner.stores.base import CopyOptions, StoreError
+from runner.stores.dirstore import DirStore
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_keys_cannot_leave_the_bucket(dir_store: DirStore, key: str) -> None:
 def test_a_store_from_before_encryption_opens(tmp_path: Path) -> None:
     import sqlite3
 
-    from runner.engine.stores.base import CopyOptions
+    from runner.stores.base import CopyOptions
 
     old = DirStore(tmp_path / "objects")
     old.create_bucket("b")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.engine.stores.s3store import S3Store, addressing_style
+from runner.stores.s3 import S3Store, addressing_style
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from runner.engine.stores.s3lean import LeanS3, copy_headers
+from runner.stores.s3fast import LeanS3, copy_headers
 
 
 @pytest.mark.parametrize("token", [None, "session-token"])

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from runner.engine.stores.base import StoreError
+from runner.stores.base import StoreError
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _RETRY_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"}

@@ -1,23 +1,18 @@
-"""The ledger: every job batchctl made, so a finished job is never re-run by mistake.
-
-Jobs leave ListJobs 90 days after they end; the ledger remembers them for
-good: target, name, generation, job ID, spec hash, the immutable fields as
-they were, the last status and counts seen, the report location and times.
-SQLite by default, ``<project>/.batchctl/ledger.db`` (``--state`` moves it).
-"""
+"""The SQLite ledger of one state folder: ``<folder>/ledger.db``, the default."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
 
 from runner.engine.db import connect_read_only
+from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Counts, Failure, LedgerRecord, ObservedJob
+from runner.state.ledger import Observed
+from runner.state.records import LedgerRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -51,73 +46,10 @@ CREATE TABLE IF NOT EXISTS history (
 """
 
 
-class LedgerStore(Protocol):
-    """What the reconciler needs of a ledger: SQLite here, or a bucket (``runner.state``)."""
-
-    def records(self) -> list[LedgerRecord]:
-        """Every recorded job."""
-        ...
-
-    def record(self, record: LedgerRecord) -> None:
-        """Add a job (or refresh it, if its generation is known)."""
-        ...
-
-    def refresh_from(self, observed: Iterable[ObservedJob]) -> None:
-        """Store the statuses and counts one ListJobs sweep showed."""
-        ...
-
-    def note(self, target: str, name: str, action: str, job_id: str | None, detail: str) -> None:
-        """Remember an applied action."""
-        ...
-
-    def history(self) -> list[dict[str, object]]:
-        """Every applied action, oldest first."""
-        ...
-
-    def import_all(self, records: list[LedgerRecord], history: list[dict[str, object]]) -> None:
-        """Fill an empty ledger with another's records and history."""
-        ...
-
-    def close(self) -> None:
-        """Release the ledger."""
-        ...
+LEDGER_FILE = "ledger.db"
 
 
-class ReadOnlyLedger:
-    """A ledger to read only (``plan --no-lock``): what is observed is not written back."""
-
-    def __init__(self, inner: LedgerStore) -> None:
-        self.inner = inner
-
-    def records(self) -> list[LedgerRecord]:
-        """Every recorded job."""
-        return self.inner.records()
-
-    def record(self, record: LedgerRecord) -> None:
-        """Refused: nothing is written without the lock."""
-        raise PermissionError("the ledger was opened read-only (--no-lock)")
-
-    def refresh_from(self, observed: Iterable[ObservedJob]) -> None:
-        """Nothing: the plan uses what it observed; the ledger is refreshed by locked runs."""
-
-    def note(self, target: str, name: str, action: str, job_id: str | None, detail: str) -> None:
-        """Refused: nothing is written without the lock."""
-        raise PermissionError("the ledger was opened read-only (--no-lock)")
-
-    def history(self) -> list[dict[str, object]]:
-        """Every applied action, oldest first."""
-        return self.inner.history()
-
-    def import_all(self, records: list[LedgerRecord], history: list[dict[str, object]]) -> None:
-        """Refused: nothing is written without the lock."""
-        raise PermissionError("the ledger was opened read-only (--no-lock)")
-
-    def close(self) -> None:
-        """Close the ledger underneath."""
-        self.inner.close()
-
-
-class Ledger:
+class SqliteLedger:
     """The SQLite ledger of one state folder."""
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
@@ -211,7 +143,7 @@ class Ledger:
             ),
         )
 
-    def refresh_from(self, observed: Iterable[ObservedJob]) -> None:
+    def refresh_from(self, observed: Iterable[Observed]) -> None:
         """Store the statuses and counts one ListJobs sweep showed."""
         self.refresh((o.job_id, o.status, o.counts, o.terminated) for o in observed)
 
@@ -272,9 +204,13 @@ class Ledger:
             for r in rows
         ]
 
-
-def report_location(bucket: str, prefix: str | None, job_id: str) -> str:
-    """Where a job's completion report lands: ``s3://bucket/prefix/job-<id>/manifest.json``."""
-    base = (prefix or "").strip("/")
-    key = f"{base}/job-{job_id}/manifest.json" if base else f"job-{job_id}/manifest.json"
-    return json.dumps({"bucket": bucket, "key": key})
+    def retire(self, stamp: str) -> str:
+        """Close, then set the file aside as ``ledger.db.migrated-<stamp>``; return where to."""
+        self.close()
+        kept = self.path.with_name(f"{self.path.name}.migrated-{stamp}")
+        shutil.move(self.path, kept)
+        for suffix in ("-wal", "-shm"):  # normally gone once closed; kept with it if not
+            leftover = self.path.with_name(f"{self.path.name}{suffix}")
+            if leftover.exists():
+                shutil.move(leftover, f"{kept}{suffix}")
+        return str(kept)

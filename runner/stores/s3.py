@@ -24,9 +24,9 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from runner.engine.checksums import checksum_stream
-from runner.engine.stores.base import CopyOptions, ObjectInfo, Retention, StoreError
-from runner.engine.stores.s3lean import LeanS3, copy_headers
+from runner.stores.base import CopyOptions, ObjectInfo, Retention, StoreError
+from runner.stores.checksums import checksum_stream
+from runner.stores.s3fast import LeanS3, copy_headers
 
 T = TypeVar("T")
 

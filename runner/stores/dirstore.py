@@ -37,8 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from runner.engine.checksums import checksum_stream
-from runner.engine.stores.base import (
+from runner.spec.models import ARCHIVE_CLASSES
+from runner.stores.base import (
     CopyOptions,
     ObjectInfo,
     Retention,
@@ -46,7 +46,7 @@ from runner.engine.stores.base import (
     no_such_bucket,
     no_such_key,
 )
-from runner.spec.models import ARCHIVE_CLASSES
+from runner.stores.checksums import checksum_stream
 
 SIDECAR = ".batchctl-store"
 NULL_VERSION = "null"

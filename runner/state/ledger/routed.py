@@ -1,24 +1,18 @@
-"""Targets that keep their own state: one ledger view and one lock over several places.
+"""Targets that keep their own state: one ledger view over several places.
 
 A Target's ``state:`` block puts the records of its jobs in that place instead of the
 project's state. The reconciler then sees one ledger: records are written where
 their target's state is, read from everywhere (a record written before the block
-was added stays visible where it is: nothing is lost), and the locks of every
-place are taken in a fixed order, so two runners never wait on each other in a
-circle.
+was added stays visible where it is: nothing is lost) (their locks: ``runner.state.locks.LockSet``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-from runner.engine.lock import FileLock
-from runner.reconcile.ledger import LedgerStore
-from runner.reconcile.model import LedgerRecord, ObservedJob
-
-if TYPE_CHECKING:
-    from runner.state.lease import S3Lease
+from runner.state.errors import StateError
+from runner.state.ledger import LedgerStore, Observed
+from runner.state.records import LedgerRecord
 
 
 class RoutedLedger:
@@ -47,7 +41,7 @@ class RoutedLedger:
         """Write the record where its target's state is."""
         self._for(record.target).record(record)
 
-    def refresh_from(self, observed: Iterable[ObservedJob]) -> None:
+    def refresh_from(self, observed: Iterable[Observed]) -> None:
         """Refresh every place (each updates the jobs it records)."""
         seen = list(observed)
         for ledger in self._all:
@@ -66,35 +60,11 @@ class RoutedLedger:
         """Not here: `state migrate` moves one place at a time."""
         raise ValueError("migrate one state at a time (--state PLACE)")
 
+    def retire(self, stamp: str) -> str:
+        """Refused: each place is migrated on its own (``state migrate --state``)."""
+        raise StateError("a routed ledger is migrated one state at a time")
+
     def close(self) -> None:
         """Close every place."""
         for ledger in self._all:
             ledger.close()
-
-
-class LockSet:
-    """Several locks taken in a fixed order, released in the reverse one."""
-
-    def __init__(self, locks: Sequence[tuple[str, FileLock | S3Lease]]) -> None:
-        self.locks = sorted(locks, key=lambda item: item[0])
-        self._held: list[FileLock | S3Lease] = []
-
-    def acquire(self) -> None:
-        """Take every lock, or none (LockHeld names the one that is held)."""
-        try:
-            for _, lock in self.locks:
-                lock.acquire()
-                self._held.append(lock)
-        except BaseException:
-            self.release()
-            raise
-
-    def release(self) -> None:
-        """Let go of every lock held."""
-        while self._held:
-            self._held.pop().release()
-
-    @property
-    def lost(self) -> bool:
-        """Whether any bucket lease was lost while held."""
-        return any(getattr(lock, "lost", False) for _, lock in self.locks)

@@ -31,9 +31,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from runner.engine.lock import Holder, LockHeld
 from runner.state.errors import StateError
-from runner.state.s3ledger import conflict, missing
+from runner.state.ledger.bucket import conflict, missing
+from runner.support.filelock import Holder, LockHeld
 
 Log = Callable[[str], None]
 

@@ -25,9 +25,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
-from runner.reconcile.model import Counts, Failure, LedgerRecord, ObservedJob
 from runner.state.errors import StateError
+from runner.state.ledger import Observed
+from runner.state.records import LedgerRecord
 
 FORMAT = "batchctl-ledger/1"
 MAX_ATTEMPTS = 25
@@ -248,7 +250,7 @@ class S3Ledger:
         now = self.clock()
         self.change(lambda doc: upsert(doc, record, now))
 
-    def refresh_from(self, observed: Iterable[ObservedJob]) -> None:
+    def refresh_from(self, observed: Iterable[Observed]) -> None:
         """Store the statuses and counts one ListJobs sweep showed."""
         self.refresh((o.job_id, o.status, o.counts, o.terminated) for o in observed)
 
