@@ -15,10 +15,8 @@ A repository manifest (``manifest.file``) is uploaded to the Target's
 from __future__ import annotations
 
 import hashlib
-import re
 import urllib.parse
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -26,36 +24,20 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.backends.base import filter_jobs
+from runner.dialects import s3control
 from runner.jobs.errors import (
     BadRequest,
-    IdempotencyError,
     JobServiceError,
-    JobStatusError,
-    NotFound,
     ServiceUnavailable,
-    TooManyRequests,
 )
 from runner.jobs.models import (
-    S3_OPERATION_NAMES,
-    FailureReason,
     JobDetail,
     JobPage,
     JobRequest,
-    JobSummary,
-    Progress,
-    our_operation,
 )
 from runner.jobs.status import JobStatus
-from runner.spec.identity import parse_marker
-from runner.spec.models import AwsTarget, CsvManifest, GenerateManifest, ObjectMetadata, Operation
+from runner.spec.models import AwsTarget, CsvManifest
 from runner.stores.base import ObjectStore
-
-_NOT_FOUND = {"NotFoundException", "NoSuchJob", "NoSuchJobException"}
-_BAD = {"BadRequestException", "InvalidRequestException", "InvalidRequest", "ValidationException"}
-
-
-def _arn(bucket: str) -> str:
-    return f"arn:aws:s3:::{bucket}"
 
 
 def map_error(exc: Exception) -> JobServiceError:
@@ -63,156 +45,8 @@ def map_error(exc: Exception) -> JobServiceError:
     if not isinstance(exc, ClientError):
         return ServiceUnavailable(f"{type(exc).__name__}: {exc}")
     error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    message = f"{code}: {error.get('Message', '')}".strip()
-    if code in _NOT_FOUND or status == 404:
-        return NotFound(message)
-    if code == "JobStatusException":
-        return JobStatusError(message)
-    if code == "IdempotencyException":
-        return IdempotencyError(message)
-    if code in ("TooManyRequestsException", "SlowDown", "Throttling"):
-        return TooManyRequests(message, delay=2.0)
-    if code in _BAD or 400 <= status < 500:
-        return BadRequest(message)
-    return ServiceUnavailable(message)
-
-
-def operation_shape(operation: Operation) -> dict[str, Any]:
-    """The JobOperation of S3 Batch Operations for one of our operations."""
-    op = operation
-    if op.copy_ is not None:
-        copy = op.copy_
-        params: dict[str, Any] = {
-            "TargetResource": _arn(copy.bucket),
-            "MetadataDirective": copy.metadata_directive,
-        }
-        if copy.prefix:
-            params["TargetKeyPrefix"] = copy.prefix
-        if copy.storage_class:
-            params["StorageClass"] = copy.storage_class
-        if copy.canned_acl:
-            params["CannedAccessControlList"] = copy.canned_acl
-        if copy.grants:
-            params["AccessControlGrants"] = [
-                {
-                    "Grantee": {"TypeIdentifier": "id", "Identifier": g.id},
-                    "Permission": g.permission,
-                }
-                for g in copy.grants
-            ]
-        if copy.checksum_algorithm:
-            params["ChecksumAlgorithm"] = copy.checksum_algorithm
-        if copy.modified_since:
-            params["ModifiedSinceConstraint"] = copy.modified_since
-        if copy.unmodified_since:
-            params["UnModifiedSinceConstraint"] = copy.unmodified_since
-        if copy.metadata is not None or copy.encryption:
-            m = copy.metadata or ObjectMetadata()
-            meta = {
-                "CacheControl": m.cache_control,
-                "ContentDisposition": m.content_disposition,
-                "ContentEncoding": m.content_encoding,
-                "ContentLanguage": m.content_language,
-                "ContentType": m.content_type,
-                "HttpExpiresDate": m.expires,
-                "UserMetadata": dict(m.user) or None,
-                "SSEAlgorithm": copy.encryption,
-            }
-            params["NewObjectMetadata"] = {k: v for k, v in meta.items() if v is not None}
-        if copy.tagging_directive == "REPLACE":
-            # Omitted NewObjectTagging copies the source's tags; an empty list writes none.
-            params["NewObjectTagging"] = [
-                {"Key": k, "Value": v} for k, v in (copy.tags or {}).items()
-            ]
-        return {"S3PutObjectCopy": params}
-    if op.tag is not None:
-        return {
-            "S3PutObjectTagging": {
-                "TagSet": [{"Key": k, "Value": v} for k, v in op.tag.tags.items()]
-            }
-        }
-    if op.untag is not None:
-        return {"S3DeleteObjectTagging": {}}
-    if op.acl is not None:
-        return {
-            "S3PutObjectAcl": {"AccessControlPolicy": {"CannedAccessControlList": op.acl.canned}}
-        }
-    if op.restore is not None:
-        return {
-            "S3InitiateRestoreObject": {
-                "ExpirationInDays": op.restore.days,
-                "GlacierJobTier": op.restore.tier,
-            }
-        }
-    if op.retention is not None:
-        return {
-            "S3PutObjectRetention": {
-                "BypassGovernanceRetention": op.retention.bypass_governance,
-                "Retention": {"Mode": op.retention.mode, "RetainUntilDate": op.retention.until},
-            }
-        }
-    if op.legal_hold is not None:
-        return {"S3PutObjectLegalHold": {"LegalHold": {"Status": op.legal_hold.status}}}
-    if op.checksum is not None:
-        return {
-            "S3ComputeObjectChecksum": {
-                "ChecksumAlgorithm": op.checksum.algorithm,
-                "ChecksumType": "FULL_OBJECT",
-            }
-        }
-    if op.invoke is not None and op.invoke.function is not None:
-        return {
-            "LambdaInvoke": {"FunctionArn": op.invoke.function, "InvocationSchemaVersion": "1.0"}
-        }
-    raise BadRequest(f"S3 Batch Operations has no operation {op.choice!r}")
-
-
-_SUFFIX_GLOB = re.compile(r"^(?:\*\*/)?\*([^*?\[\]/]+)$")
-
-
-def generator_shape(spec: GenerateManifest) -> dict[str, Any]:
-    """The S3JobManifestGenerator of a ``generate`` manifest."""
-    if spec.versions == "all":
-        raise BadRequest("S3's manifest generator lists current versions only (versions: all)")
-    f = spec.filters
-    filters: dict[str, Any] = {}
-    if spec.prefix:
-        filters["KeyNameConstraint"] = {"MatchAnyPrefix": [spec.prefix]}
-    if f.key_matches:
-        found = _SUFFIX_GLOB.match(f.key_matches)
-        if found is None:
-            raise BadRequest(
-                f"keyMatches {f.key_matches!r}: S3's manifest generator matches prefixes, "
-                "suffixes and substrings only; use a pattern like '**/*.log'"
-            )
-        filters.setdefault("KeyNameConstraint", {})["MatchAnySuffix"] = [found.group(1)]
-    if isinstance(f.created_after, datetime):
-        filters["CreatedAfter"] = f.created_after
-    if f.created_before:
-        filters["CreatedBefore"] = f.created_before
-    if f.min_size is not None:
-        filters["ObjectSizeGreaterThanBytes"] = max(0, f.min_size - 1)
-    if f.max_size is not None:
-        filters["ObjectSizeLessThanBytes"] = f.max_size + 1
-    if f.storage_classes:
-        filters["MatchAnyStorageClass"] = list(f.storage_classes)
-    generator: dict[str, Any] = {
-        "SourceBucket": _arn(spec.bucket),
-        "EnableManifestOutput": spec.save_to is not None,
-    }
-    if spec.save_to is not None:
-        output: dict[str, Any] = {
-            "Bucket": _arn(spec.save_to.bucket),
-            "ManifestFormat": "S3InventoryReport_CSV_20211130",
-        }
-        if spec.save_to.prefix:
-            output["ManifestPrefix"] = spec.save_to.prefix
-        generator["ManifestOutputLocation"] = output
-    if filters:
-        generator["Filter"] = filters
-    return {"S3JobManifestGenerator": generator}
+    return s3control.error_from(str(error.get("Code", "")), status, str(error.get("Message", "")))
 
 
 class AwsBackend:
@@ -280,64 +114,7 @@ class AwsBackend:
 
     def create_request(self, request: JobRequest) -> dict[str, Any]:
         """The CreateJob parameters of ``request`` (AccountId added by the call)."""
-        params: dict[str, Any] = {
-            "ConfirmationRequired": request.confirmation_required,
-            "Operation": operation_shape(request.operation),
-            "Priority": request.priority,
-            "RoleArn": self.target.role_arn,
-            "ClientRequestToken": request.client_request_token,
-            "Description": request.description or "batchctl job",
-        }
-        manifest = request.manifest
-        if manifest.csv is not None:
-            location = {
-                "ObjectArn": f"{_arn(manifest.csv.bucket)}/{manifest.csv.key}",
-                "ETag": self._manifest_etag(manifest.csv),
-            }
-            if manifest.csv.version_id:
-                location["ObjectVersionId"] = manifest.csv.version_id
-            params["Manifest"] = {
-                "Spec": {
-                    "Format": "S3BatchOperations_CSV_20180820",
-                    "Fields": list(manifest.csv.fields),
-                },
-                "Location": location,
-            }
-        elif manifest.inventory is not None:
-            inventory = manifest.inventory
-            etag = self._manifest_etag(
-                CsvManifest(bucket=inventory.bucket, key=inventory.key, etag=inventory.etag)
-            )
-            params["Manifest"] = {
-                "Spec": {"Format": "S3InventoryReport_CSV_20161130"},
-                "Location": {
-                    "ObjectArn": f"{_arn(inventory.bucket)}/{inventory.key}",
-                    "ETag": etag,
-                },
-            }
-        elif manifest.generate is not None:
-            params["ManifestGenerator"] = generator_shape(manifest.generate)
-        else:
-            raise BadRequest("upload manifest.file before creating the job")
-        report = request.report
-        if report is None:
-            params["Report"] = {"Enabled": False}
-        else:
-            params["Report"] = {
-                "Enabled": True,
-                "Bucket": _arn(report.bucket),
-                "Format": "Report_CSV_20180820",
-                "ReportScope": "AllTasks" if report.scope == "all" else "FailedTasksOnly",
-            }
-            if report.prefix:
-                params["Report"]["Prefix"] = report.prefix.strip("/")
-        marker = parse_marker(request.description)
-        if marker is not None:
-            params["Tags"] = [
-                {"Key": "batchctl/name", "Value": marker.name},
-                {"Key": "batchctl/hash", "Value": marker.spec_hash},
-            ]
-        return params
+        return s3control.create_job_params(request, self.target.role_arn, self._manifest_etag)
 
     def create_job(self, request: JobRequest) -> str:
         """CreateJob."""
@@ -359,28 +136,13 @@ class AwsBackend:
         if next_token:
             kwargs["NextToken"] = next_token
         page = self._call("list_jobs", **kwargs)
-        jobs = [_summary(j) for j in page.get("Jobs", [])]
+        jobs = [s3control.summary_from(j) for j in page.get("Jobs", [])]
         jobs = filter_jobs(jobs, description, job_id)
         return JobPage(jobs=jobs, next_token=page.get("NextToken") or None)
 
     def describe_job(self, job_id: str) -> JobDetail:
         """DescribeJob, as the common job view."""
-        job = self._call("describe_job", JobId=job_id)["Job"]
-        summary = _summary({**job, "Operation": next(iter(job.get("Operation") or {"?": 0}))})
-        return JobDetail(
-            **summary.model_dump(),
-            confirmation_required=bool(job.get("ConfirmationRequired")),
-            operation_params=_plain(job.get("Operation") or {}),
-            manifest=_plain(job.get("Manifest") or job.get("ManifestGenerator") or {}),
-            report=_plain(job["Report"]) if job.get("Report", {}).get("Enabled") else None,
-            failure_reasons=[
-                FailureReason(code=f.get("FailureCode", ""), reason=f.get("FailureReason", ""))
-                for f in job.get("FailureReasons", [])
-            ],
-            status_update_reason=job.get("StatusUpdateReason"),
-            suspended_at=job.get("SuspendedDate"),
-            suspended_cause=job.get("SuspendedCause"),
-        )
+        return s3control.detail_from(self._call("describe_job", JobId=job_id)["Job"])
 
     def update_job_priority(self, job_id: str, priority: int) -> int:
         """UpdateJobPriority."""
@@ -442,33 +204,3 @@ class AwsBackend:
                 close()
         if self._reports is not None:
             self._reports.close()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return value
-
-
-def _summary(job: dict[str, Any]) -> JobSummary:
-    progress = job.get("ProgressSummary") or {}
-    timers = progress.get("Timers") or {}
-    return JobSummary(
-        job_id=job["JobId"],
-        status=JobStatus(job["Status"]),
-        priority=int(job.get("Priority", 0)),
-        description=job.get("Description", ""),
-        operation=our_operation(str(job.get("Operation", "")), S3_OPERATION_NAMES),
-        progress=Progress(
-            total=int(progress.get("TotalNumberOfTasks", 0)),
-            succeeded=int(progress.get("NumberOfTasksSucceeded", 0)),
-            failed=int(progress.get("NumberOfTasksFailed", 0)),
-            elapsed_seconds=float(timers.get("ElapsedTimeInActiveSeconds", 0)),
-        ),
-        created_at=job["CreationTime"],
-        terminated_at=job.get("TerminationDate"),
-    )

@@ -1,7 +1,7 @@
 """The COS backend: the JobService over Tencent COS Batch Operation (signed XML over HTTPS).
 
 Host ``<UIN>.cos-control.<Region>.myqcloud.com`` (or the Target's ``endpoint``),
-``x-cos-appid`` on every call, the q-sign signature (``cos_signature``) with
+``x-cos-appid`` on every call, the q-sign signature (``runner.dialects.qsign``) with
 ``x-cos-security-token`` for temporary credentials. Credentials come from the
 environment: TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY /
 TENCENTCLOUD_SESSION_TOKEN, or COS_SECRET_ID / COS_SECRET_KEY; they are never
@@ -39,9 +39,10 @@ from datetime import datetime
 from email.utils import formatdate
 from typing import Any
 
-from runner.backends import cos_xml
 from runner.backends.base import filter_jobs
-from runner.backends.cos_signature import authorization
+from runner.dialects import cos as cos_xml
+from runner.dialects import xml
+from runner.dialects.qsign import authorization
 from runner.engine.manifests import ManifestError, generated_tasks
 from runner.jobs.errors import (
     BadRequest,
@@ -317,7 +318,7 @@ class CosBackend:
         if next_token:
             params["nextToken"] = next_token
         found = self._request("GET", "/jobs", params)
-        data = cos_xml.data(found) if found is not None else {}
+        data = xml.element_data(found, cos_xml.STYLE) if found is not None else {}
         members = (data.get("Jobs") or []) if isinstance(data, dict) else []
         jobs = [_summary(m) for m in members if isinstance(m, dict)]
         if len(wanted) > 1:
@@ -331,7 +332,7 @@ class CosBackend:
     def describe_job(self, job_id: str) -> JobDetail:
         """DescribeJob, as the common job view."""
         found = self._request("GET", f"/jobs/{job_id}")
-        data = cos_xml.data(found) if found is not None else {}
+        data = xml.element_data(found, cos_xml.STYLE) if found is not None else {}
         job = data.get("Job") if isinstance(data, dict) else None
         if not isinstance(job, dict):
             raise NotFound(f"No such job: {job_id}")

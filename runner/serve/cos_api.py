@@ -18,9 +18,9 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from runner.backends import cos_xml
-from runner.backends.createjob import stored_request
 from runner.backends.local import LocalBackend
+from runner.dialects import cos as cos_xml
+from runner.dialects.createjob import stored_request
 from runner.jobs.errors import (
     BadRequest,
     IdempotencyError,

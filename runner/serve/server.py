@@ -2,7 +2,7 @@
 
 Two dialects on one port, told apart by the path: ``/v20180820/jobs…`` is AWS's
 S3 Control (below), ``/jobs…`` is COS Batch Operation (``cos_api``, q-sign
-verified by ``cos_sign``). The same keys serve both: an access key ID and secret
+verified by ``runner.dialects.qsign``). The same keys serve both: an access key ID and secret
 for SigV4 are a SecretId and SecretKey for COS.
 
 CreateJob, DescribeJob, ListJobs, UpdateJobPriority, UpdateJobStatus and
@@ -31,6 +31,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from runner.backends.local import LocalBackend
+from runner.dialects import qsign
+from runner.dialects.s3control import (
+    create_request_from,
+    document,
+    error_document,
+    job_descriptor,
+    list_jobs_document,
+    parse_body,
+)
+from runner.dialects.sigv4 import SignatureRejected, verify
 from runner.jobs.errors import (
     BadRequest,
     IdempotencyError,
@@ -41,16 +51,6 @@ from runner.jobs.errors import (
 )
 from runner.jobs.status import JobStatus
 from runner.serve import cos_api
-from runner.serve.cos_sign import verify_cos
-from runner.serve.shapes import (
-    create_request_from,
-    document,
-    error_document,
-    job_descriptor,
-    list_jobs_document,
-    parse_body,
-)
-from runner.serve.sigv4 import SignatureRejected, verify
 
 log = logging.getLogger(__name__)
 
@@ -476,7 +476,7 @@ class EngineServer:
             ) -> tuple[int, bytes]:
                 resource = self.path.split("?", 1)[0]
                 try:
-                    verify_cos(method, self.path, headers, secrets)
+                    qsign.verify(method, self.path, headers, secrets)
                     host = headers.get("host") or ""
                     uin = host.split(".", 1)[0] if ".cos-control." in host else "0"
                     app_id = headers.get("x-cos-appid") or ""

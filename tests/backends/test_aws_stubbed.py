@@ -14,7 +14,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from runner.backends.aws import AwsBackend, operation_shape
+from runner.backends.aws import AwsBackend
+from runner.dialects.s3control import operation_shape
 from runner.jobs.errors import (
     BadRequest,
     IdempotencyError,

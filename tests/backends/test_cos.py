@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runner.backends.cos import CosBackend, environment_credentials
-from runner.backends.cos_signature import authorization
+from runner.dialects.qsign import authorization
 from runner.jobs.errors import BadRequest, IdempotencyError, NotFound
 from runner.jobs.status import JobStatus
 from runner.spec.models import CosTarget

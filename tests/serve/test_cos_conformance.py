@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from runner.backends.cos_xml import create_job_body
 from runner.backends.local import LocalBackend
+from runner.dialects.cos import create_job_body
 from runner.serve.server import EngineServer
 from runner.spec.models import LocalTarget
 from tests.engine.conftest import put_objects, request

@@ -136,7 +136,7 @@ def test_a_bad_signature_is_refused(served: Served) -> None:
 def test_errors_come_in_cos_xml(served: Served) -> None:
     import xml.etree.ElementTree as ET
 
-    from runner.backends.cos_signature import authorization
+    from runner.dialects.qsign import authorization
 
     _, _, server = served
     headers = {"Host": f"127.0.0.1:{server.port}", "x-cos-appid": "1250000000"}

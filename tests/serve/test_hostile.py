@@ -18,8 +18,8 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.backends.cos_signature import authorization
 from runner.backends.local import LocalBackend
+from runner.dialects.qsign import authorization
 from runner.serve.server import MAX_BODY_BYTES, EngineServer
 from runner.spec.models import LocalTarget
 

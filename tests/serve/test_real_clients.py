@@ -204,7 +204,7 @@ def test_cos_create_job_without_a_role_is_refused(
     from qcloud_cos import CosConfig
     from qcloud_cos.cos_auth import CosS3Auth
 
-    from runner.backends.cos_xml import create_job_body
+    from runner.dialects.cos import create_job_body
     from tests.engine.conftest import request
 
     server, local = served

@@ -9,11 +9,11 @@ agree by construction; the tests hold both to the reference sheet's examples.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.backends.createjob import new_metadata_into, request_from_data
+from runner.dialects import xml
+from runner.dialects.createjob import new_metadata_into, request_from_data
 from runner.jobs.errors import BadRequest
 from runner.jobs.models import JobRequest
 from runner.spec.models import Manifest, ObjectMetadata, Operation, Report
@@ -29,74 +29,12 @@ OPERATION_NAMES = {
 }
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return str(value)
-
-
-def element(parent: ET.Element, name: str, value: Any) -> None:
-    """Add ``value`` under ``parent`` as ``<name>``; None adds nothing."""
-    if value is None:
-        return
-    child = ET.SubElement(parent, name)
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            element(child, key, inner)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, tuple):  # (element name, value) for COSTag and the like
-                element(child, item[0], item[1])
-            else:
-                element(child, "member", item)
-    else:
-        child.text = _text(value)
-
-
-def data(node: ET.Element) -> Any:
-    """An element as plain data: text, a list of members, or a dict (repeats become lists)."""
-    children = list(node)
-    if not children:
-        return node.text or ""
-    if all(c.tag == "member" for c in children):
-        return [data(c) for c in children]
-    found: dict[str, Any] = {}
-    for child in children:
-        value = data(child)
-        if child.tag in found:
-            previous = found[child.tag]
-            found[child.tag] = (
-                [*previous, value] if isinstance(previous, list) else [previous, value]
-            )
-        else:
-            found[child.tag] = value
-    return found
-
-
-def items(value: Any) -> list[Any]:
-    """A repeated element's value as a list (one occurrence parses as a single value)."""
-    if value is None or value == "":
-        return []
-    return value if isinstance(value, list) else [value]
+STYLE = xml.Style(repeats=True, malformed="MalformedXML: the body is not XML")
 
 
 def document(root: str, fields: dict[str, Any]) -> bytes:
-    """An XML document ``<root>fields</root>``."""
-    node = ET.Element(root)
-    for name, value in fields.items():
-        element(node, name, value)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(node)
-
-
-def parse(body: bytes) -> dict[str, Any]:
-    """An XML body as data (the root's children); MalformedXML when it is not XML."""
-    try:
-        found = data(ET.fromstring(body))
-    except ET.ParseError as exc:
-        raise BadRequest(f"MalformedXML: the body is not XML: {exc}") from None
-    return found if isinstance(found, dict) else {}
+    """A COS answer document ``<root>fields</root>``."""
+    return xml.document(root, fields, STYLE)
 
 
 # -- resources -----------------------------------------------------------------------
@@ -241,19 +179,17 @@ def create_job_body(request: JobRequest, etag: str, region: str, app_id: str, ro
         if manifest.inventory
         else ""
     )
-    root = ET.Element("CreateJobRequest")
-    for name, value in (
-        ("ClientRequestToken", request.client_request_token),
-        ("ConfirmationRequired", request.confirmation_required),
-        ("Description", request.description),
-        ("Manifest", manifest_xml),
-        ("Operation", operation_shape(request.operation, region, app_id)),
-        ("Priority", request.priority),
-        ("Report", report_shape(request.report, source, region, app_id)),
-        ("RoleArn", role),
-    ):
-        element(root, name, value)
-    return ET.tostring(root)
+    fields = {
+        "ClientRequestToken": request.client_request_token,
+        "ConfirmationRequired": request.confirmation_required,
+        "Description": request.description,
+        "Manifest": manifest_xml,
+        "Operation": operation_shape(request.operation, region, app_id),
+        "Priority": request.priority,
+        "Report": report_shape(request.report, source, region, app_id),
+        "RoleArn": role,
+    }
+    return xml.document("CreateJobRequest", fields, STYLE, declaration=False)
 
 
 # -- CreateJob, read back -------------------------------------------------------------
@@ -271,7 +207,7 @@ def _directive(value: Any, field: str) -> str:
 
 def _tags(value: Any) -> dict[str, str]:
     tags: dict[str, str] = {}
-    for entry in items(value.get("COSTag") if isinstance(value, dict) else value):
+    for entry in xml.repeated(value.get("COSTag") if isinstance(value, dict) else value):
         if isinstance(entry, dict):
             tags[str(entry.get("Key", ""))] = str(entry.get("Value") or "")
     return tags
@@ -307,7 +243,7 @@ def operation_from(found: Any) -> dict[str, Any]:
             params.get("NewObjectMetadata"),
             user=lambda found: {
                 str(u.get("Key")): str(u.get("Value") or "")
-                for u in items(found)
+                for u in xml.repeated(found)
                 if isinstance(u, dict)
             },
             expires=lambda text: datetime.strptime(text, "%a, %d %b %Y %H:%M:%S GMT").replace(
@@ -329,7 +265,7 @@ def operation_from(found: Any) -> dict[str, Any]:
                     "permission": g.get("Permission"),
                     "id": (g.get("Grantee") or {}).get("Identifier"),
                 }
-                for g in items(grants["COSGrant"])
+                for g in xml.repeated(grants["COSGrant"])
                 if isinstance(g, dict)
             ]
         if params.get("AccessControlDirective") == "Add":
@@ -372,13 +308,13 @@ def manifest_from(found: Any) -> dict[str, Any]:
     if location.get("ObjectVersionId"):
         csv["versionId"] = location["ObjectVersionId"]
     if spec.get("Fields"):
-        csv["fields"] = items(spec["Fields"])
+        csv["fields"] = xml.repeated(spec["Fields"])
     return {"csv": csv}
 
 
 def request_from(body: bytes) -> JobRequest:
     """A CreateJobRequest body as a JobRequest (MalformedXML / InvalidArgument when wrong)."""
-    found = parse(body)
+    found = xml.parse(body, STYLE)
     for required in ("ClientRequestToken", "Manifest", "Operation", "Priority", "Report"):
         if required not in found:
             raise BadRequest(f"MalformedXML: CreateJobRequest has no {required}")

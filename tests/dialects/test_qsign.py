@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.backends.cos_signature import authorization
+from runner.dialects.qsign import authorization
 
 V1_ID, V1_KEY = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q", "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
 BATCH_HOST = "100000000001.cos-control.ap-chengdu.myqcloud.com"

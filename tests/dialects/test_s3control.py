@@ -6,11 +6,11 @@ from typing import Any
 
 import boto3
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.backends.aws import AwsBackend
-from runner.serve.shapes import create_request_from, document, parse_body
+from runner.dialects.s3control import create_request_from, document, parse_body
 from runner.spec.models import AwsTarget
 from tests.backends.test_aws_stubbed import OPERATIONS
 from tests.engine.conftest import request
@@ -95,61 +95,6 @@ def test_documents_read_back() -> None:
     assert parse_body(body) == {"Jobs": [{"JobId": "j1"}, {"JobId": "j2"}], "NextToken": "t"}
 
 
-def _tree_document(root: str, fields: dict[str, Any]) -> bytes:
-    """The answer as ElementTree writes it: the oracle for the faster string writer."""
-    import xml.etree.ElementTree as ET
-
-    from runner.serve.shapes import _MAPS, NAMESPACE, _text
-
-    def add(parent: ET.Element, name: str, value: Any) -> None:
-        if value is None:
-            return
-        element = ET.SubElement(parent, name)
-        if isinstance(value, dict) and name in _MAPS:
-            for key, inner in value.items():
-                entry = ET.SubElement(element, "entry")
-                ET.SubElement(entry, "key").text = str(key)
-                ET.SubElement(entry, "value").text = _text(inner)
-        elif isinstance(value, dict):
-            for key, inner in value.items():
-                add(element, key, inner)
-        elif isinstance(value, list):
-            for item in value:
-                add(element, "member", item)
-        else:
-            element.text = _text(value)
-
-    element = ET.Element(root, xmlns=NAMESPACE)
-    for name, value in fields.items():
-        add(element, name, value)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element)
-
-
-_names = st.sampled_from(["JobId", "Jobs", "Priority", "UserMetadata", "Tags", "Key", "Value"])
-_leaves = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12),
-)
-_values = st.recursive(
-    _leaves,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(_names, inner, max_size=3)
-    ),
-    max_leaves=12,
-)
-
-
-@given(st.dictionaries(_names, _values, max_size=4))
-@example({"JobId": None, "UserMetadata": {"JobId": ""}})  # an empty map value: <value />
-@example({"UserMetadata": {"": "x", "k": None}})
-def test_answers_are_written_as_elementtree_writes_them(fields: dict[str, Any]) -> None:
-    from runner.serve.shapes import document
-
-    assert document("ListJobsResult", fields) == _tree_document("ListJobsResult", fields)
-
-
 @given(
     st.lists(
         st.tuples(
@@ -166,9 +111,9 @@ def test_list_pages_are_written_as_the_generic_writer_writes_them(
 ) -> None:
     from datetime import UTC, datetime
 
+    from runner.dialects.s3control import list_jobs_document, list_member
     from runner.jobs.models import JobSummary, Progress
     from runner.jobs.status import JobStatus
-    from runner.serve.shapes import list_jobs_document, list_member
 
     summaries = [
         JobSummary(

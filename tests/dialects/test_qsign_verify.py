@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.serve.cos_sign import verify_cos
-from runner.serve.sigv4 import SignatureRejected
+from runner.dialects.qsign import verify as verify_cos
+from runner.dialects.sigv4 import SignatureRejected
 
 SECRETS = {"AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q": "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"}
 HOST = "100000000001.cos-control.ap-chengdu.myqcloud.com"

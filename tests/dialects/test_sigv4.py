@@ -9,7 +9,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from runner.serve.sigv4 import SignatureRejected, verify
+from runner.dialects.sigv4 import SignatureRejected, verify
 
 SECRETS = {"AKIDSERVE": "serve-secret"}
 

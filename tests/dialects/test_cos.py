@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from runner.backends import cos_xml
 from runner.backends.cos import CosBackend
 from runner.backends.local import LocalBackend
+from runner.dialects import cos as cos_xml
+from runner.dialects.xml import element_data
 from runner.jobs.errors import BadRequest, IdempotencyError, JobStatusError, NotFound
 from runner.jobs.models import JobRequest
 from runner.jobs.status import JobStatus
@@ -166,7 +167,9 @@ def test_the_reference_create_job_examples_are_read() -> None:
     )
     import xml.etree.ElementTree as ET
 
-    inventory = cos_xml.manifest_from(cos_xml.data(ET.fromstring(DOC_INVENTORY_MANIFEST)))
+    inventory = cos_xml.manifest_from(
+        element_data(ET.fromstring(DOC_INVENTORY_MANIFEST), cos_xml.STYLE)
+    )
     assert inventory == {
         "inventory": {
             "bucket": "manifest-1250000000",
