@@ -80,9 +80,9 @@ def child_engine(endpoint: str, op: str, src: str, dst: str, workers: int) -> No
     from runner.engine.worker import Worker
     from runner.jobs.models import JobRequest
     from runner.spec.models import Manifest, Operation
-    from runner.stores.s3 import S3Store
+    from runner.stores.s3 import S3ObjectStore
 
-    store = S3Store(endpoint, "us-east-1", credentials=CREDENTIALS, pool=workers)
+    store = S3ObjectStore(endpoint, "us-east-1", credentials=CREDENTIALS, pool=workers)
     with tempfile.TemporaryDirectory() as state:
         engine = Engine(Path(state))
         operation = {"copy": {"bucket": dst}} if op == "copy" else {"tag": {"tags": {"k": "v"}}}

@@ -189,9 +189,9 @@ class AwsBackend:
     def report_store(self) -> ObjectStore:
         """The S3 store over the report buckets (s3EndpointUrl, or AWS's)."""
         if self._reports is None:
-            from runner.stores.s3 import S3Store
+            from runner.stores.s3 import S3ObjectStore
 
-            self._reports = S3Store(
+            self._reports = S3ObjectStore(
                 self.target.s3_endpoint_url, self.target.region, profile=self.target.profile
             )
         return self._reports

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import time
 import urllib.parse
 import urllib.request
@@ -66,6 +65,7 @@ from runner.jobs.status import JobStatus
 from runner.spec.identity import parse_marker
 from runner.spec.models import CosTarget, CsvManifest, GenerateManifest, Manifest
 from runner.stores.base import ObjectStore, StoreError
+from runner.support.retry import Backoff, retry, transient
 
 Send = Callable[[str, str, dict[str, str], bytes], tuple[int, bytes]]
 _RETRY = {"SlowDown", "ServiceUnavailable", "InternalError", "TooManyJobs"}
@@ -128,10 +128,9 @@ class CosBackend:
         attempts: int | None = None,
     ) -> ET.Element | None:
         params = params or {}
-        last: JobServiceError | None = None
-        for attempt in range(attempts or self.max_attempts):
-            if attempt:
-                time.sleep(min(8.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0))
+        server_failed: set[int] = set()  # ids of errors answered with a 5xx: always retried
+
+        def once() -> ET.Element | None:
             secret_id, secret_key, token = self.credentials()
             now = int(self.clock())
             headers = {
@@ -157,16 +156,19 @@ class CosBackend:
             try:
                 status, data = self.send(method, url, headers, body)
             except OSError as exc:
-                last = ServiceUnavailable(f"{type(exc).__name__}: {exc}")
-                continue
+                raise ServiceUnavailable(f"{type(exc).__name__}: {exc}") from exc
             if 200 <= status < 300:
                 return ET.fromstring(data) if data.strip() else None
-            last = self._error(status, data, path)
-            if status >= 500 or last.retryable:
-                continue
-            raise last
-        assert last is not None
-        raise last
+            error = self._error(status, data, path)
+            if status >= 500:
+                server_failed.add(id(error))
+            raise error
+
+        return retry(
+            once,
+            Backoff(attempts=attempts or self.max_attempts, base=0.2, cap=8.0),
+            retryable=lambda exc: transient(exc) or id(exc) in server_failed,
+        )
 
     @staticmethod
     def _error(status: int, data: bytes, path: str = "") -> JobServiceError:
@@ -183,11 +185,7 @@ class CosBackend:
         if code == "InvalidRequest" and ("uplicate" in message or "already exists" in message):
             return IdempotencyError(text)
         if code in _RETRY:
-            return (
-                TooManyRequests(text, delay=2.0)
-                if code != "InternalError"
-                else ServiceUnavailable(text)
-            )
+            return TooManyRequests(text) if code != "InternalError" else ServiceUnavailable(text)
         # On UpdateJobStatus, InvalidRequest means "already completed" or "illegal status
         # change" (reference §2.5); elsewhere only its message tells.
         if code == "InvalidRequest" and (
@@ -204,7 +202,7 @@ class CosBackend:
     def objects(self) -> ObjectStore:
         """The S3 store on COS's S3-compatible endpoint, opened on first use."""
         if self._objects is None:
-            from runner.stores.s3 import S3Store
+            from runner.stores.s3 import S3ObjectStore
 
             secret_id, secret_key, token = self.credentials()
             keys = {"aws_access_key_id": secret_id, "aws_secret_access_key": secret_key}
@@ -213,7 +211,7 @@ class CosBackend:
             endpoint = (
                 self.target.s3_endpoint_url or f"https://cos.{self.target.region}.myqcloud.com"
             )
-            self._objects = S3Store(endpoint, self.target.region, credentials=keys)
+            self._objects = S3ObjectStore(endpoint, self.target.region, credentials=keys)
         return self._objects
 
     def _pinned(self, bucket: str, key: str, version_id: str | None, etag: str | None) -> str:

@@ -399,7 +399,7 @@ def error_from(code: str, status: int, message: str) -> JobServiceError:
     if code == "IdempotencyException":
         return IdempotencyError(text)
     if code in ("TooManyRequestsException", "SlowDown", "Throttling"):
-        return TooManyRequests(text, delay=2.0)
+        return TooManyRequests(text)
     if code in _BAD or 400 <= status < 500:
         return BadRequest(text)
     return ServiceUnavailable(text)

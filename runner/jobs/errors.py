@@ -50,12 +50,12 @@ class BadRequest(JobServiceError):
 
 
 class TooManyRequests(JobServiceError):
-    """Throttled or busy; try again after ``delay`` seconds."""
+    """Throttled or busy; try again, after ``delay`` seconds when the server said so."""
 
     retryable = True
     code = "TooManyRequestsException"
 
-    def __init__(self, message: str, delay: float = 1.0) -> None:
+    def __init__(self, message: str, delay: float | None = None) -> None:
         super().__init__(message)
         self.delay = delay
 

@@ -18,7 +18,7 @@ def open_store(store: str | S3Store, project_root: Path, *, workers: int = 16) -
     if isinstance(store, str):
         path = Path(store.removeprefix("dir://"))
         return DirStore(path if path.is_absolute() else project_root / path)
-    from runner.stores.s3 import S3Store as S3ObjectStore
+    from runner.stores.s3 import S3ObjectStore
 
     return S3ObjectStore(
         store.s3.endpoint_url, store.s3.region, profile=store.s3.profile, pool=workers

@@ -16,15 +16,50 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, BinaryIO, Protocol
 
+# Codes that mean "busy or broken for a moment": trying again can help.
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequests",
+        "RequestLimitExceeded",
+    }
+)
+
 
 class StoreError(Exception):
-    """One request failed, as S3 would say it: HTTP status, error code, message."""
+    """One request failed, as S3 would say it: HTTP status, error code, message.
 
-    def __init__(self, http_status: int, code: str, message: str) -> None:
+    ``retryable`` says whether trying again can help (5xx, 429, throttling codes),
+    as ``JobServiceError.retryable`` does; ``delay`` is the wait the server asked for.
+    """
+
+    def __init__(
+        self,
+        http_status: int,
+        code: str,
+        message: str,
+        *,
+        delay: float | None = None,
+        retryable: bool | None = None,
+    ) -> None:
         super().__init__(f"{http_status} {code}: {message}")
         self.http_status = http_status
         self.code = code
         self.message = message
+        self.delay = delay
+        self._retryable = retryable
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again can help."""
+        if self._retryable is not None:
+            return self._retryable
+        return self.http_status >= 500 or self.http_status == 429 or self.code in TRANSIENT_CODES
 
 
 def no_such_key(bucket: str, key: str) -> StoreError:

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from runner.stores.base import CopyOptions, ObjectInfo, Retention, StoreError
 from runner.stores.checksums import checksum_stream
-from runner.stores.s3fast import LeanS3, copy_headers
+from runner.stores.s3fast import Fallback, FastS3, copy_headers, usable
 
 T = TypeVar("T")
 
@@ -89,7 +89,7 @@ def addressing_style(endpoint_url: str | None) -> str:
     return "virtual" if host.endswith(_VIRTUAL_ONLY) else "path"
 
 
-class S3Store:
+class S3ObjectStore:
     """An object store on an S3 endpoint."""
 
     attribute_threads: int | None = None  # network-bound: every worker helps
@@ -103,8 +103,11 @@ class S3Store:
         pool: int = 16,
         max_attempts: int = 10,
         credentials: dict[str, str] | None = None,
+        verify: bool | str | None = None,
     ) -> None:
         session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+        if verify is None:  # AWS_CA_BUNDLE, or the profile's ca_bundle, as botocore reads them
+            verify = session._session.get_config_variable("ca_bundle") or None
         config = Config(
             max_pool_connections=max(10, pool + 4),
             retries={"mode": "adaptive", "max_attempts": max_attempts},
@@ -124,10 +127,13 @@ class S3Store:
             endpoint_url=endpoint_url,
             region_name=region,
             config=config,
+            verify=verify,
             **(credentials or {}),
         )
         self.region = region
-        self._session_credentials: Any = session.get_credentials()
+        # The credential chain is walked only without keys given: it may end at the
+        # instance metadata service, which is a network call.
+        self._session_credentials: Any = None if credentials else session.get_credentials()
         self._static: tuple[str, str, str | None] | None = None
         if credentials:
             self._static = (
@@ -135,10 +141,15 @@ class S3Store:
                 credentials["aws_secret_access_key"],
                 credentials.get("aws_session_token"),
             )
-        self.lean: LeanS3 | None = None  # speaks path-style only
+        # The fast path speaks path-style only, and only where no proxy applies
+        # (runner/stores/s3fast.py); it verifies TLS as the client above does.
+        self.fast: FastS3 | None = None
         path_style = addressing_style(endpoint_url) == "path"
-        if path_style and (self._static is not None or self._session_credentials is not None):
-            self.lean = LeanS3(endpoint_url, region, self._credentials, max_attempts=max_attempts)
+        has_keys = self._static is not None or self._session_credentials is not None
+        if path_style and has_keys and usable(endpoint_url, region):
+            self.fast = FastS3(
+                endpoint_url, region, self._credentials, max_attempts=max_attempts, verify=verify
+            )
 
     def _credentials(self) -> tuple[str, str, str | None]:
         if self._static is not None:
@@ -158,19 +169,26 @@ class S3Store:
 
     def close(self) -> None:
         """Close the connection pools."""
-        if self.lean is not None:
-            self.lean.close()
+        if self.fast is not None:
+            self.fast.close()
         with contextlib.suppress(Exception):
             self.client.close()
 
     # -- buckets -------------------------------------------------------------
 
     def bucket_exists(self, bucket: str) -> bool:
-        """HEAD the bucket."""
+        """HEAD the bucket: False only when S3 says there is none; StoreError otherwise.
+
+        A 403 or a throttled answer says nothing about the bucket: reporting it as
+        missing would fail a job with a misleading "no such bucket".
+        """
         try:
             self.client.head_bucket(Bucket=bucket)
-        except (ClientError, BotoCoreError):
-            return False
+        except (ClientError, BotoCoreError) as exc:
+            error = _store_error(exc)
+            if error.http_status == 404 or error.code in ("NoSuchBucket", "NotFound"):
+                return False
+            raise error from exc
         return True
 
     def create_bucket(
@@ -337,17 +355,20 @@ class S3Store:
             name = ("Grant" + permission.title().replace("_", "")).replace("Acp", "ACP")
             given = f'id="{grantee}"'
             extra[name] = f"{extra[name]}, {given}" if name in extra else given
-        headers = copy_headers(extra) if self.lean is not None else None
-        if self.lean is not None and headers is not None:
+        headers = copy_headers(extra) if self.fast is not None else None
+        if self.fast is not None and headers is not None:
             try:
-                version = self.lean.copy(
+                version = self.fast.copy(
                     src_bucket, src_key, src_version, dst_bucket, dst_key, headers
                 )
+            except Fallback:
+                pass  # boto3 makes this call below
             except StoreError as exc:
                 if "maximum allowable size" not in exc.message:
                     raise
                 return self._multipart_copy(source, dst_bucket, dst_key, extra)
-            return ObjectInfo(dst_bucket, dst_key, version, 0, datetime.now(UTC))
+            else:
+                return ObjectInfo(dst_bucket, dst_key, version, 0, datetime.now(UTC))
         try:
             found = self.client.copy_object(
                 Bucket=dst_bucket, Key=dst_key, CopySource=source, **extra
@@ -402,9 +423,12 @@ class S3Store:
 
     def put_tags(self, bucket: str, key: str, version_id: str | None, tags: dict[str, str]) -> None:
         """PUT ?tagging: replace the tag set."""
-        if self.lean is not None:
-            self.lean.put_tags(bucket, key, version_id, tags)
-            return
+        if self.fast is not None:
+            try:
+                self.fast.put_tags(bucket, key, version_id, tags)
+                return
+            except Fallback:
+                pass  # boto3 makes this call below
         self._call(
             self.client.put_object_tagging,
             Bucket=bucket,

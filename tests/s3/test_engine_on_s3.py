@@ -12,7 +12,7 @@ from runner.engine.service import Engine
 from runner.engine.worker import Worker
 from runner.jobs.status import JobStatus
 from runner.reports.completion import read_report
-from runner.stores.s3 import S3Store
+from runner.stores.s3 import S3ObjectStore
 from tests.engine.conftest import request
 from tests.faultproxy import FaultProxy
 from tests.servers import CREDENTIALS
@@ -56,11 +56,11 @@ spec:
 OBJECTS = 120
 
 
-def _client(endpoint: str) -> S3Store:
-    return S3Store(endpoint, "us-east-1", credentials=CREDENTIALS)
+def _client(endpoint: str) -> S3ObjectStore:
+    return S3ObjectStore(endpoint, "us-east-1", credentials=CREDENTIALS)
 
 
-def _seed(store: S3Store, prefix: str) -> None:
+def _seed(store: S3ObjectStore, prefix: str) -> None:
     for bucket in ("logs", "archive", "reports", "manifests"):
         store.create_bucket(f"{prefix}-{bucket}")
     lines = []
@@ -112,7 +112,7 @@ def test_faults_do_not_fail_tasks(seaweedfs_endpoint: str, tmp_path: Path) -> No
     host, port = seaweedfs_endpoint.removeprefix("http://").split(":")
     proxy = FaultProxy((host, int(port)), reset=0.05, delay=0.05, slow_down=0.05)
     try:
-        store = S3Store(
+        store = S3ObjectStore(
             proxy.endpoint, "us-east-1", credentials=CREDENTIALS, pool=8, max_attempts=12
         )
         engine = Engine(tmp_path / "state")

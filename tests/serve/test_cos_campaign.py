@@ -46,7 +46,7 @@ def test_the_example_campaign_on_cos(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from runner.cli import main
-    from runner.stores.s3 import S3Store
+    from runner.stores.s3 import S3ObjectStore
     from tests.servers import CREDENTIALS, reset_moto
 
     repo = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def test_the_example_campaign_on_cos(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
     reset_moto(moto_endpoint)
-    objects = S3Store(moto_endpoint, "us-east-1", credentials=CREDENTIALS)
+    objects = S3ObjectStore(moto_endpoint, "us-east-1", credentials=CREDENTIALS)
     for bucket in ("logs", "archive", "reports", "staging"):
         objects.create_bucket(f"{bucket}-{APPID}")
     for day in range(1, 6):

@@ -206,14 +206,14 @@ def test_the_example_campaign_through_the_aws_backend(
     import shutil
 
     from runner.cli import main
-    from runner.stores.s3 import S3Store
+    from runner.stores.s3 import S3ObjectStore
     from tests.servers import CREDENTIALS, reset_moto
 
     repo = Path(__file__).resolve().parents[2]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     reset_moto(moto_endpoint)
-    objects = S3Store(moto_endpoint, "us-east-1", credentials=CREDENTIALS)
+    objects = S3ObjectStore(moto_endpoint, "us-east-1", credentials=CREDENTIALS)
     for bucket in ("logs", "archive", "reports", "staging"):
         objects.create_bucket(bucket)
     objects.create_bucket("contracts", object_lock=True)

@@ -12,7 +12,7 @@ import pytest
 
 from runner.stores.base import ObjectStore
 from runner.stores.dirstore import DirStore
-from runner.stores.s3 import S3Store
+from runner.stores.s3 import S3ObjectStore
 from tests.servers import CREDENTIALS, reset_moto
 
 STORES = ["dir", "moto", "seaweedfs"]
@@ -27,7 +27,7 @@ class Renamed:
     emptied between tests.)
     """
 
-    def __init__(self, inner: S3Store, suffix: str) -> None:
+    def __init__(self, inner: S3ObjectStore, suffix: str) -> None:
         self.inner = inner
         self.names = {b: f"{b}-{suffix}" for b in BUCKETS}
         self.attribute_threads = inner.attribute_threads
@@ -54,7 +54,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStor
         found: ObjectStore = DirStore(tmp_path / "objects")
     else:
         endpoint = request.getfixturevalue(f"{kind}_endpoint")
-        inner = S3Store(endpoint, "us-east-1", credentials=CREDENTIALS, max_attempts=3)
+        inner = S3ObjectStore(endpoint, "us-east-1", credentials=CREDENTIALS, max_attempts=3)
         found = cast(ObjectStore, Renamed(inner, f"{next(_count)}-{uuid.uuid4().hex[:8]}"))
     found.create_bucket("src")
     found.create_bucket("dst")

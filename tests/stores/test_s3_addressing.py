@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.stores.s3 import S3Store, addressing_style
+from runner.stores.s3 import S3ObjectStore, addressing_style
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ def test_addressing_style(endpoint: str | None, style: str) -> None:
 
 
 def test_a_cos_store_asks_virtual_hosted_names() -> None:
-    store = S3Store(
+    store = S3ObjectStore(
         "https://cos.ap-guangzhou.myqcloud.com",
         "ap-guangzhou",
         credentials={"aws_access_key_id": "id", "aws_secret_access_key": "key"},
@@ -33,6 +33,6 @@ def test_a_cos_store_asks_virtual_hosted_names() -> None:
             "get_object", Params={"Bucket": "logs-1250000000", "Key": "a.txt"}
         )
         assert url.startswith("https://logs-1250000000.cos.ap-guangzhou.myqcloud.com/a.txt?")
-        assert store.lean is None  # the lean client speaks path-style only
+        assert store.fast is None  # the fast path speaks path-style only
     finally:
         store.close()

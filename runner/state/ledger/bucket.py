@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -30,6 +29,7 @@ from runner.jobs.status import JobStatus
 from runner.state.errors import StateError
 from runner.state.ledger import Observed
 from runner.state.records import LedgerRecord
+from runner.support.retry import Backoff, retry
 
 FORMAT = "batchctl-ledger/1"
 MAX_ATTEMPTS = 25
@@ -194,23 +194,27 @@ class S3Ledger:
         than the write); any failure drops it, so the next change starts from a fresh read.
         """
         key = key or self.key
-        for attempt in range(MAX_ATTEMPTS):
-            held = self._docs.pop(key, None)
-            doc, etag = held if held is not None else self._read(key)
+        doc_key = key
+
+        def attempt() -> None:
+            held = self._docs.pop(doc_key, None)
+            doc, etag = held if held is not None else self._read(doc_key)
             apply(doc)
-            if key == self.key:
+            if doc_key == self.key:
                 doc["serial"] = int(doc.get("serial", 0)) + 1
-            try:
-                etag = self._write(key, doc, etag)
-            except LostRace:
-                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-                continue
-            self._docs[key] = (doc, etag)
-            return
-        raise StateError(
-            f"{self._where(key)} kept changing under this run ({MAX_ATTEMPTS} attempts); "
-            "nothing of this change was written, and nothing was overwritten"
-        )
+            self._docs[doc_key] = (doc, self._write(doc_key, doc, etag))
+
+        try:
+            retry(
+                attempt,
+                Backoff(attempts=MAX_ATTEMPTS, base=0.01, cap=0.5),
+                retryable=lambda exc: isinstance(exc, LostRace),
+            )
+        except LostRace:
+            raise StateError(
+                f"{self._where(key)} kept changing under this run ({MAX_ATTEMPTS} attempts); "
+                "nothing of this change was written, and nothing was overwritten"
+            ) from None
 
     def document(self) -> dict[str, Any]:
         """The ledger document as it is now (read afresh)."""
