@@ -29,6 +29,7 @@ demo: $(STAMP)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check runner tests bench
 	$(BIN)/ruff format --check runner tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy --strict runner

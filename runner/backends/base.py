@@ -8,12 +8,30 @@ caller knows whether a retry can help without knowing the backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
 
 from runner.jobs.models import JobDetail, JobPage, JobRequest, JobSummary
 from runner.jobs.status import JobStatus
 from runner.spec.models import CsvManifest
 from runner.stores.base import ObjectStore
+
+
+@runtime_checkable
+class RunsItsEngine(Protocol):
+    """A service whose jobs move only while something here runs its engine (``local``).
+
+    Cloud services run their own; the reconciler starts this one for a block with
+    ``running()``, which yields None when it runs here or who serves it elsewhere.
+    """
+
+    def running(self) -> AbstractContextManager[object | None]:
+        """Run the engine for the block (see LocalBackend.running)."""
+        ...
+
+    def worker_running(self) -> bool:
+        """Whether some process runs the engine now."""
+        ...
 
 
 class JobService(Protocol):

@@ -2,15 +2,19 @@
 
 State (``engine.db``, the worker lock) lives in the target's ``stateDir`` and
 objects in its store, both relative to the project folder (the folder that
-holds ``jobs.d``). The job calls go straight to the engine; ``worker()`` builds
-the scheduler that runs the jobs.
+holds ``jobs.d``). The job calls go straight to the engine. Jobs move only while a
+worker runs: ``running()`` runs one in a thread for a block (the reconciler, ``engine
+serve``), ``run_engine()`` in the foreground (``engine run``); both hold the worker
+lock, so one folder never has two workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runner.engine.lock import worker_lock, worker_running
@@ -21,7 +25,7 @@ from runner.jobs.status import JobStatus
 from runner.spec.models import CsvManifest, LocalTarget
 from runner.stores import open_store
 from runner.stores.base import ObjectStore, StoreError
-from runner.support.filelock import FileLock
+from runner.support.filelock import FileLock, Holder, LockHeld
 
 MANIFEST_BUCKET = "batchctl-manifests"
 
@@ -112,6 +116,48 @@ class LocalBackend:
     def worker_running(self) -> bool:
         """Whether a worker (``engine run`` or a reconcile) serves this state folder now."""
         return worker_running(self.state_dir)
+
+    @contextlib.contextmanager
+    def running(self, *, notify: Notify | None = None) -> Iterator[Holder | None]:
+        """Run this target's worker in a thread for the block; running tasks finish first.
+
+        Yields None when the worker runs here, or who holds the worker lock (another
+        ``engine run``, ``engine serve`` or reconcile serves this folder: nothing to start).
+        """
+        lock = self.worker_lock()
+        try:
+            lock.acquire()
+        except LockHeld as exc:
+            yield exc.holder or Holder(0, "?", "?")
+            return
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self.worker(notify=notify).run,
+            kwargs={"stop": stop},
+            name=f"engine-{self.state_dir.name}",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            yield None
+        finally:
+            stop.set()
+            thread.join()
+            lock.release()
+
+    def run_engine(
+        self,
+        *,
+        once: bool = False,
+        stop: threading.Event | None = None,
+        notify: Notify | None = None,
+    ) -> None:
+        """Run the worker in this thread until ``stop`` (or, ``once``, until nothing can run).
+
+        Raises LockHeld when another worker serves this folder.
+        """
+        with self.worker_lock():
+            self.worker(notify=notify).run(once=once, stop=stop)
 
     def worker(self, *, notify: Notify | None = None) -> Worker:
         """A worker for this target (the caller must hold ``worker_lock()``)."""

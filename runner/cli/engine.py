@@ -17,7 +17,7 @@ from runner.cli.errors import CommandError
 from runner.cli.project import DirOption, jobs_folder
 from runner.cli.targets import local_backend
 from runner.jobs.status import JobStatus
-from runner.support.filelock import LockHeld
+from runner.support.filelock import LockHeld, read_holder
 
 engine_app = typer.Typer(help="The embedded batch engine.", no_args_is_help=True)
 app.add_typer(engine_app, name="engine")
@@ -45,13 +45,6 @@ def run(
 ) -> int:
     """Run the jobs of a local target: prepare, schedule by priority, execute, report."""
     with local_backend(jobs_folder(option=folder), target) as backend:
-        lock = backend.worker_lock()
-        try:
-            lock.acquire()
-        except LockHeld as exc:
-            raise CommandError(
-                f"another worker serves {backend.state_dir} ({exc.holder or 'unknown holder'})"
-            ) from exc
         stop = threading.Event()
 
         def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -62,16 +55,21 @@ def run(
 
         previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if backend.worker_running():
+                raise LockHeld(backend.worker_lock().path, read_holder(backend.worker_lock().path))
             typer.echo(
                 f"{_stamp()} engine serving {backend.state_dir} "
                 f"(target {target}, {backend.target.slots} slot(s), "
                 f"{backend.target.workers} workers per job)"
             )
-            backend.worker(notify=_print_change).run(once=once, stop=stop)
+            backend.run_engine(once=once, stop=stop, notify=_print_change)
+        except LockHeld as exc:
+            raise CommandError(
+                f"another worker serves {backend.state_dir} ({exc.holder or 'unknown holder'})"
+            ) from exc
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            lock.release()
         typer.echo(
             f"{_stamp()} engine stopped" if stop.is_set() else f"{_stamp()} nothing left to run"
         )
@@ -102,40 +100,27 @@ def serve(
             server = EngineServer(backend, {key: secret}, host=host, port=port)
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-        lock = backend.worker_lock()
         stop = threading.Event()
-        worker_thread: threading.Thread | None = None
-        try:
-            lock.acquire()
-        except LockHeld as exc:
-            typer.echo(f"{_stamp()} jobs are run by the worker {exc.holder}", err=True)
-            lock = None  # type: ignore[assignment]
-        else:
-            worker_thread = threading.Thread(
-                target=backend.worker(notify=_print_change).run,
-                kwargs={"stop": stop},
-                daemon=True,
-            )
-            worker_thread.start()
 
         def _stop(signum: int, _frame: FrameType | None) -> None:
             stop.set()
 
         previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        server.start()
-        typer.echo(
-            f"{_stamp()} serving the job APIs of target {target} on {server.url} "
-            "(S3 Control under /v20180820/jobs, any <account>. host prefix; COS under /jobs); "
-            "Ctrl-C stops",
-        )
         try:
-            stop.wait()
+            with backend.running(notify=_print_change) as elsewhere:
+                if elsewhere is not None:
+                    typer.echo(f"{_stamp()} jobs are run by the worker {elsewhere}", err=True)
+                server.start()
+                typer.echo(
+                    f"{_stamp()} serving the job APIs of target {target} on {server.url} "
+                    "(S3 Control under /v20180820/jobs, any <account>. host prefix; COS under "
+                    "/jobs); Ctrl-C stops",
+                )
+                try:
+                    stop.wait()
+                finally:
+                    server.shutdown()
         finally:
-            server.shutdown()
-            if worker_thread is not None:
-                worker_thread.join()
-            if lock is not None:
-                lock.release()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         typer.echo(f"{_stamp()} engine serve stopped")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from runner.backends.reports import CompletionReport, ReportUnreadable, read_report
 from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.errors import CommandError
@@ -21,7 +22,6 @@ from runner.cli.templates import (
 )
 from runner.jobs.errors import NotFound
 from runner.reconcile.failures import report_of
-from runner.reports.completion import CompletionReport, ReportUnreadable, read_report
 from runner.reports.environment import render
 from runner.reports.views import job_view
 from runner.state.records import LedgerRecord

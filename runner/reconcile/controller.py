@@ -8,9 +8,9 @@ engine run`` worker already serves that state folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -19,10 +19,8 @@ from typing import TYPE_CHECKING
 
 from runner import jobsdir
 from runner.backends import open_backend
-from runner.backends.base import JobService
-from runner.backends.local import LocalBackend
+from runner.backends.base import JobService, RunsItsEngine
 from runner.backends.traced import TracedService
-from runner.engine.worker import Worker
 from runner.jobs.progress import Failure
 from runner.jobs.status import FINAL, JobStatus
 from runner.reconcile.apply import ApplyResult, apply_plan
@@ -208,7 +206,7 @@ class Controller:
         if read_only:
             self.ledger = ReadOnlyLedger(self.ledger)
         self.services: dict[str, TracedService] = {}
-        self._workers: list[tuple[threading.Thread, threading.Event, FileLock]] = []
+        self._engines: dict[str, contextlib.ExitStack] = {}  # target → its running engine
         self.specs = SpecSet()
         self.desired: list[DesiredJob] = []
         self._failures: dict[str, Failure] = {}
@@ -358,13 +356,11 @@ class Controller:
 
     # -- the embedded engine ---------------------------------------------------
 
-    def _engines_not_running_here(self) -> Iterator[tuple[str, LocalBackend]]:
-        """Each local target (and its backend) whose engine this process does not run."""
+    def _engines_not_running_here(self) -> Iterator[tuple[str, RunsItsEngine]]:
+        """Each target whose jobs need a worker (the embedded engine's) not run by this process."""
         for target in sorted(self._targets()):
             service = self._service(target).inner
-            if not isinstance(service, LocalBackend):
-                continue
-            if not any(t.name == f"engine-{target}" for t, _, _ in self._workers):
+            if isinstance(service, RunsItsEngine) and target not in self._engines:
                 yield target, service
 
     def idle_engines(self, plan: Plan, *, applied: bool = False) -> list[str]:
@@ -391,31 +387,22 @@ class Controller:
         """Run the engine of every local target in this process, unless a worker serves it."""
         started = []
         for target, service in self._engines_not_running_here():
-            lock = service.worker_lock()
-            try:
-                lock.acquire()
-            except LockHeld as exc:
+            stack = contextlib.ExitStack()
+            elsewhere = stack.enter_context(service.running())
+            if elsewhere is not None:
+                stack.close()
                 if self.log:
-                    self.log(f"target {target}: the engine is served by {exc.holder}")
+                    self.log(f"target {target}: the engine is served by {elsewhere}")
                 continue
-            stop = threading.Event()
-            worker: Worker = service.worker()
-            thread = threading.Thread(
-                target=worker.run, kwargs={"stop": stop}, name=f"engine-{target}", daemon=True
-            )
-            thread.start()
-            self._workers.append((thread, stop, lock))
+            self._engines[target] = stack
             started.append(target)
         return started
 
     def stop_engines(self) -> None:
         """Stop the in-process engines; running tasks finish and are recorded first."""
-        for _, stop, _ in self._workers:
-            stop.set()
-        for thread, _, lock in self._workers:
-            thread.join()
-            lock.release()
-        self._workers.clear()
+        while self._engines:
+            _, stack = self._engines.popitem()
+            stack.close()
 
 
 __all__ = [

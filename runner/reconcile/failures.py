@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from runner.backends.base import JobService, report_location
 from runner.backends.local import LocalBackend
+from runner.backends.reports import ReportUnreadable, read_report
 from runner.backends.traced import TracedService
 from runner.jobs.errors import JobServiceError
 from runner.jobs.models import JobDetail
 from runner.jobs.progress import Failure
 from runner.jobs.status import JobStatus
-from runner.reports.completion import ReportUnreadable, read_report
 from runner.stores import StoreUnavailable
 
 

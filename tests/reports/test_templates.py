@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from runner.backends.reports import CompletionReport, FailureGroup
 from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
 from runner.reconcile.model import Action, ActionKind, Plan
-from runner.reports.completion import CompletionReport, FailureGroup
 from runner.reports.environment import render
 from runner.reports.views import job_view, plan_view
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from runner.backends.reports import read_report
 from runner.cli import main
 from runner.engine.service import Engine
 from runner.engine.worker import Worker
 from runner.jobs.status import JobStatus
-from runner.reports.completion import read_report
 from runner.stores.s3 import S3ObjectStore
 from tests.engine.conftest import request
 from tests.faultproxy import FaultProxy

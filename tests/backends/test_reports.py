@@ -6,7 +6,7 @@ import json
 import tracemalloc
 from pathlib import Path
 
-from runner.reports.completion import FIRST_KEYS, read_report, split_row
+from runner.backends.reports import FIRST_KEYS, read_report, split_row
 from runner.stores.dirstore import DirStore
 
 

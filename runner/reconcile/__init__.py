@@ -1,0 +1,1 @@
+"""Reconciling specs with the jobs that exist: observe, plan (pure), apply, the controller."""
