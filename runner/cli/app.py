@@ -16,7 +16,7 @@ from runner.cli.errors import CommandError
 
 
 @dataclass
-class Outcome:
+class ExitOutcome:
     """The exit code the last command returned (see ``runner.cli``)."""
 
     code: int = 0
@@ -28,7 +28,7 @@ class Outcome:
         self.ran = False
 
 
-outcome = Outcome()
+outcome = ExitOutcome()
 
 
 def _keep_exit_code(result: Any, **_: Any) -> None:

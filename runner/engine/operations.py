@@ -1,7 +1,7 @@
 """One operation applied to one object: the body of every task.
 
 ``task_function`` turns a job's operation into a function of (bucket, key,
-version) that returns an ``Outcome``; it never raises, so a task that fails —
+version) that returns an ``TaskOutcome``; it never raises, so a task that fails —
 missing object, object lock, archived object, a crashing command — becomes a
 failed row in the report with S3's HTTP status and error code, and the job goes
 on.
@@ -24,7 +24,7 @@ _MAX_MESSAGE = 1024
 
 
 @dataclass(frozen=True)
-class Outcome:
+class TaskOutcome:
     """A task's result as the report shows it."""
 
     succeeded: bool
@@ -33,21 +33,21 @@ class Outcome:
     message: str
 
 
-OK = Outcome(True, 200, "", SUCCESS_MESSAGE)
-TaskFunction = Callable[[str, str, str | None], Outcome]
+OK = TaskOutcome(True, 200, "", SUCCESS_MESSAGE)
+TaskFunction = Callable[[str, str, str | None], TaskOutcome]
 
 
 def _guard(run: Callable[[str, str, str | None], str | None]) -> TaskFunction:
-    def task(bucket: str, key: str, version: str | None) -> Outcome:
+    def task(bucket: str, key: str, version: str | None) -> TaskOutcome:
         try:
             message = run(bucket, key, version)
         except StoreError as exc:
-            return Outcome(False, exc.http_status, exc.code, exc.message[:_MAX_MESSAGE])
+            return TaskOutcome(False, exc.http_status, exc.code, exc.message[:_MAX_MESSAGE])
         except Exception as exc:  # a task must fail, never take the worker down
-            return Outcome(
+            return TaskOutcome(
                 False, 500, "InternalError", f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE]
             )
-        return OK if message is None else Outcome(True, 200, "", message[:_MAX_MESSAGE])
+        return OK if message is None else TaskOutcome(True, 200, "", message[:_MAX_MESSAGE])
 
     return task
 
@@ -163,7 +163,7 @@ def _last_line(text: str) -> str:
 
 
 def _invoke(command: list[str], workdir: Path | None, timeout: float) -> TaskFunction:
-    def invoke(bucket: str, key: str, version: str | None) -> Outcome:
+    def invoke(bucket: str, key: str, version: str | None) -> TaskOutcome:
         argv = [*command, bucket, key, version or ""]
         try:
             done = subprocess.run(
@@ -178,14 +178,20 @@ def _invoke(command: list[str], workdir: Path | None, timeout: float) -> TaskFun
                 env=os.environ.copy(),
             )
         except FileNotFoundError:
-            return Outcome(False, 200, "PermanentFailure", f"command not found: {command[0]}")
+            return TaskOutcome(False, 200, "PermanentFailure", f"command not found: {command[0]}")
         except PermissionError:
-            return Outcome(False, 200, "PermanentFailure", f"command not executable: {command[0]}")
+            return TaskOutcome(
+                False, 200, "PermanentFailure", f"command not executable: {command[0]}"
+            )
         except subprocess.TimeoutExpired:
-            return Outcome(False, 200, "PermanentFailure", f"command timed out after {timeout:g} s")
+            return TaskOutcome(
+                False, 200, "PermanentFailure", f"command timed out after {timeout:g} s"
+            )
         if done.returncode != 0:
             message = _last_line(done.stderr) or f"command exited with status {done.returncode}"
-            return Outcome(False, 200, "PermanentFailure", message[:_MAX_MESSAGE])
-        return Outcome(True, 200, "", (_last_line(done.stdout) or SUCCESS_MESSAGE)[:_MAX_MESSAGE])
+            return TaskOutcome(False, 200, "PermanentFailure", message[:_MAX_MESSAGE])
+        return TaskOutcome(
+            True, 200, "", (_last_line(done.stdout) or SUCCESS_MESSAGE)[:_MAX_MESSAGE]
+        )
 
     return invoke

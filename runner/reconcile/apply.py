@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,8 +25,7 @@ from runner.spec.identity import full_description, marker
 from runner.spec.models import LAST_RUN, Manifest
 from runner.state.ledger import LedgerStore
 from runner.state.records import LedgerRecord, report_location
-
-Log = Callable[[str], None]
+from runner.support.log import Log
 
 
 @dataclass

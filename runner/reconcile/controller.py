@@ -41,7 +41,7 @@ from runner.support.filelock import FileLock, LockHeld
 if TYPE_CHECKING:
     from runner.state.locks.lease import S3Lease
 
-Log = Callable[[str], None]
+from runner.support.log import Log
 
 # Actions that leave a job for a worker to prepare or run.
 _MAKES_WORK = frozenset(

@@ -69,7 +69,7 @@ class Current:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DependencyOutcome:
     """What a spec means to its dependents."""
 
     state: str  # succeeded | completed-with-failures | failed | cancelled | blocked | pending
@@ -211,7 +211,7 @@ class _Planner:
         self.generations = generations
         self.now = now
         self.replace = replace
-        self.outcomes: dict[JobKey, Outcome] = {}
+        self.outcomes: dict[JobKey, DependencyOutcome] = {}
         self.problems: list[str] = []
 
     def _deps(self, item: DesiredJob) -> tuple[str, str, tuple[str, ...]]:
@@ -225,7 +225,7 @@ class _Planner:
         free = False
         for dep in item.job.spec.depends_on:
             key = (dep.target or item.key[0], dep.job)
-            outcome = self.outcomes.get(key, Outcome("pending", "not planned"))
+            outcome = self.outcomes.get(key, DependencyOutcome("pending", "not planned"))
             label = dep.job if key[0] == item.key[0] else f"{key[0]}/{dep.job}"
             if outcome.state == "succeeded":
                 continue
@@ -269,7 +269,9 @@ class _Planner:
             )
 
         if spec.state == "cancelled":
-            self.outcomes[key] = Outcome("cancelled", f"{key[1]} is cancelled (state: cancelled)")
+            self.outcomes[key] = DependencyOutcome(
+                "cancelled", f"{key[1]} is cancelled (state: cancelled)"
+            )
             if current is not None and not current.status.final:
                 return replace(base, kind=ActionKind.CANCEL, reason="state: cancelled")
             reason = "state: cancelled" + ("" if current else "; never created")
@@ -283,7 +285,9 @@ class _Planner:
                 f"{key[0]}/{key[1]}: {fields} changed since generation {current.generation} "
                 f"(job {current.job_id}); onChange: error refuses to recreate it"
             )
-            self.outcomes[key] = Outcome("blocked", f"{key[1]} has drifted (onChange: error)")
+            self.outcomes[key] = DependencyOutcome(
+                "blocked", f"{key[1]} has drifted (onChange: error)"
+            )
             return replace(base, kind=ActionKind.BLOCKED, reason="spec drifted; onChange: error")
 
         replacing = key in self.replace
@@ -340,7 +344,7 @@ class _Planner:
         if live and current is not None:
             # The next generation starts only once the old job is final: two live jobs of
             # one spec could work on the same objects at once.
-            self.outcomes[key] = Outcome("pending", "being replaced")
+            self.outcomes[key] = DependencyOutcome("pending", "being replaced")
             if current.status is JobStatus.CANCELLING:
                 return replace(
                     base,
@@ -354,13 +358,13 @@ class _Planner:
                 "is cancelled",
             )
         if deps == "blocked":
-            self.outcomes[key] = Outcome("blocked", why)
+            self.outcomes[key] = DependencyOutcome("blocked", why)
             return replace(base, kind=ActionKind.BLOCKED, reason=f"blocked: {why}", attention=why)
         if deps == "wait" and spec.dependency_policy != "stage":
-            self.outcomes[key] = Outcome("pending", "not created yet", held=held)
+            self.outcomes[key] = DependencyOutcome("pending", "not created yet", held=held)
             return replace(base, kind=ActionKind.WAIT, reason=why, held_by=held)
         staged = deps == "wait"
-        self.outcomes[key] = Outcome(
+        self.outcomes[key] = DependencyOutcome(
             "pending", "staged, suspended" if staged else "being created", held=held
         )
         scheduled_run = slot is not None and not drift and not replacing
@@ -394,13 +398,15 @@ class _Planner:
         if status.final:
             return self._final(item, current, base, note)
         if not current.listed:
-            self.outcomes[key] = Outcome("blocked", f"{key[1]}'s job {current.job_id} is lost")
+            self.outcomes[key] = DependencyOutcome(
+                "blocked", f"{key[1]}'s job {current.job_id} is lost"
+            )
             lost = (
                 f"job {current.job_id} ({status.value} when last seen) is no longer listed by "
                 "the target"
             )
             return replace(base, kind=ActionKind.BLOCKED, reason=lost, attention=lost)
-        self.outcomes[key] = Outcome("pending", describe(status, current.counts))
+        self.outcomes[key] = DependencyOutcome("pending", describe(status, current.counts))
         if (
             current.priority is not None
             and current.priority != spec.priority
@@ -428,7 +434,7 @@ class _Planner:
             tolerance = item.job.spec.tolerate_failed_tasks
             within = failures_tolerated(tolerance, failed=counts.failed, total=counts.total)
             state = "succeeded" if within else "completed-with-failures"
-            self.outcomes[key] = Outcome(state, reason, counts.failed)
+            self.outcomes[key] = DependencyOutcome(state, reason, counts.failed)
             if not within:
                 attention = (
                     f"{counts.failed:,} of {counts.total:,} tasks failed "
@@ -440,12 +446,12 @@ class _Planner:
             elif counts.failed:
                 reason += f": within tolerateFailedTasks ({tolerance})"
         elif status is JobStatus.FAILED:
-            self.outcomes[key] = Outcome("failed", f"{key[1]} failed")
+            self.outcomes[key] = DependencyOutcome("failed", f"{key[1]} failed")
             attention = failure.text() if failure is not None and failure.text() else None
             attention = attention or "the service gave no reason"
             reason += f": {attention}"
         else:
-            self.outcomes[key] = Outcome("cancelled", f"{key[1]} cancelled")
+            self.outcomes[key] = DependencyOutcome("cancelled", f"{key[1]} cancelled")
         return replace(
             base,
             kind=ActionKind.NOOP,
@@ -467,7 +473,7 @@ class _Planner:
         )
         deps, why, held = self._deps(item)
         if deps == "blocked":
-            self.outcomes[item.key] = Outcome("blocked", why)
+            self.outcomes[item.key] = DependencyOutcome("blocked", why)
             return replace(
                 base,
                 kind=ActionKind.BLOCKED,
@@ -476,7 +482,7 @@ class _Planner:
                 staged=True,
             )
         if deps == "wait":
-            self.outcomes[item.key] = Outcome("pending", "staged, suspended", held=held)
+            self.outcomes[item.key] = DependencyOutcome("pending", "staged, suspended", held=held)
             return replace(
                 base,
                 kind=ActionKind.WAIT,
@@ -486,7 +492,7 @@ class _Planner:
             )
         if spec.confirmation == "manual":
             command = f"batchctl jobs confirm {item.key[1]}{_target_flag(item.key[0])}"
-            self.outcomes[item.key] = Outcome(
+            self.outcomes[item.key] = DependencyOutcome(
                 "pending", f"awaiting confirmation by a person ({command})", held=(item.key[1],)
             )
             return replace(

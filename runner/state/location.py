@@ -9,7 +9,6 @@ the ledger is ``PREFIX/ledger.json`` and the lock ``PREFIX/lock.json`` (see
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from runner.support.filelock import FileLock
 if TYPE_CHECKING:  # the bucket modules bring botocore: imported when a bucket is used
     from runner.state.locks.lease import S3Lease
 
-Log = Callable[[str], None]
+from runner.support.log import Log
 
 __all__ = [
     "LocalState",

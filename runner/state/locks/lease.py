@@ -34,8 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from runner.state.errors import StateError
 from runner.state.ledger.bucket import conflict, missing
 from runner.support.filelock import Holder, LockHeld
-
-Log = Callable[[str], None]
+from runner.support.log import Log
 
 
 def _iso(moment: float) -> str:
