@@ -18,6 +18,22 @@ from runner.stores.base import ObjectStore
 
 
 @runtime_checkable
+class KeepsTaskResults(Protocol):
+    """A service that keeps every task's result (``local``): errors are counted, not read.
+
+    Cloud services only write them to a completion report, which the reconciler reads.
+    """
+
+    def written_report(self, job_id: str) -> tuple[str, str] | None:
+        """(bucket, manifest.json key) of the completion report, once written."""
+        ...
+
+    def top_error(self, job_id: str) -> tuple[str, int] | None:
+        """The commonest error code of the job's failed tasks, and how many had it."""
+        ...
+
+
+@runtime_checkable
 class RunsItsEngine(Protocol):
     """A service whose jobs move only while something here runs its engine (``local``).
 

@@ -109,6 +109,15 @@ class LocalBackend:
         """The target's store: the engine writes reports there."""
         return self.store
 
+    def written_report(self, job_id: str) -> tuple[str, str] | None:
+        """(bucket, manifest.json key) of the job's completion report, once written."""
+        written = self.engine.report_location(job_id)
+        return (written["bucket"], written["key"]) if written else None
+
+    def top_error(self, job_id: str) -> tuple[str, int] | None:
+        """The commonest error of the job's failed tasks (the engine keeps every task)."""
+        return self.engine.tasks.top_error(job_id)
+
     def worker_lock(self) -> FileLock:
         """The lock a worker of this state folder must hold."""
         return worker_lock(self.state_dir)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runner.jobs.errors import TooManyRequests
+from runner.support.sqlite import ThreadConnections, open_wal
 
 SCHEMA_VERSION = 1
 
@@ -104,9 +105,7 @@ class Database:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self._open)
         # Writers of this process queue here rather than in SQLite's busy handler,
         # which sleeps in steps of milliseconds and would stall the worker threads.
         self._write_lock = threading.RLock()
@@ -123,27 +122,20 @@ class Database:
                 (str(SCHEMA_VERSION),),
             )
 
+    def _open(self) -> sqlite3.Connection:
+        if not self.read_only:
+            return open_wal(self.path, timeout=BUSY_TIMEOUT_SECONDS)
+        if self.path.exists():
+            conn = connect_read_only(self.path)
+        else:
+            conn = sqlite3.connect(":memory:")
+            conn.executescript(_SCHEMA)
+        conn.isolation_level = None
+        return conn
+
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit mode; transactions are explicit)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None and self.read_only:
-            if self.path.exists():
-                conn = connect_read_only(self.path)
-            else:
-                conn = sqlite3.connect(":memory:")
-                conn.executescript(_SCHEMA)
-            conn.isolation_level = None
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        elif conn is None:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._connections.get()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -165,9 +157,4 @@ class Database:
 
     def close(self) -> None:
         """Close every thread's connection."""
-        with self._lock:
-            for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()

@@ -19,7 +19,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from runner.engine.operations import TaskFunction, task_function
-from runner.engine.service import Engine, JobRow, TaskResult
+from runner.engine.service import Engine, JobRow
+from runner.engine.tasks import TaskResult
 from runner.jobs.errors import JobServiceError
 from runner.stores.base import ATTRIBUTE_OPERATIONS, ObjectStore
 
@@ -94,7 +95,7 @@ class JobRunner:
         with self._claim_lock:
             if self._exhausted or self._stop.is_set():
                 return []
-            rows = self.engine.pending_tasks(self.job.pk, self._cursor, self.chunk)
+            rows = self.engine.tasks.pending(self.job.pk, self._cursor, self.chunk)
             if not rows:
                 self._exhausted = True
                 return []
@@ -129,7 +130,7 @@ class JobRunner:
                             # shows and a crash loses little.
                             if time.monotonic() - started > FLUSH_SECONDS:
                                 break
-                    if not self.engine.record(self.job.pk, self.job.id, results):
+                    if not self.engine.tasks.record(self.job.pk, self.job.id, results):
                         self._stop.set()
                     if self._on_progress is not None:
                         self._on_progress()

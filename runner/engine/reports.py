@@ -24,7 +24,8 @@ import tempfile
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from runner.engine.service import SUCCEEDED, Engine, JobRow
+from runner.engine.service import Engine, JobRow
+from runner.engine.tasks import SUCCEEDED
 from runner.stores.base import ObjectStore
 
 REPORT_FORMAT = "Report_CSV_20180820"
@@ -52,7 +53,7 @@ def write_report(engine: Engine, store: ObjectStore, job: JobRow) -> dict[str, s
     digests: dict[str, Any] = {}
     counts = {"succeeded": 0, "failed": 0}
     try:
-        for bucket, key, version, status, http, code, message in engine.iter_results(
+        for bucket, key, version, status, http, code, message in engine.tasks.results(
             job.pk, failed_only=failed_only
         ):
             name = "succeeded" if status == SUCCEEDED else "failed"

@@ -10,8 +10,8 @@ cancelled. Everything else raises a typed error naming the current and the
 requested status.
 
 The methods below the public API are the worker's: they move jobs between
-statuses (each change recorded with its time and reason), store tasks, hand
-out pending tasks and record task results, applying the failure threshold.
+statuses (each change recorded with its time and reason, ``moves``). A job's
+tasks are ``Engine.tasks``, the queue of ``runner.engine.tasks``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.db import Database
+from runner.engine.moves import move
+from runner.engine.tasks import TaskQueue
 from runner.jobs.errors import BadRequest, IdempotencyError, JobStatusError, NotFound
 from runner.jobs.models import (
     FailureReason,
@@ -41,26 +43,11 @@ from runner.jobs.status import CANCELLABLE, JobStatus
 
 RETENTION_SECONDS = 90 * 86400
 MAX_PAGE = 1000
-# The failure threshold of the seed: once more than 1,000 tasks have run, a job
-# whose failed share exceeds 50% at any moment fails.
-THRESHOLD_TASKS = 1000
-
 Clock = Callable[[], float]
 
 
 def _dt(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    """What one task did: succeeded or not, HTTP status, error code, message."""
-
-    seq: int
-    succeeded: bool
-    http: int
-    code: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -78,9 +65,6 @@ class JobRow:
     failed: int
 
 
-SUCCEEDED = 1
-FAILED = 2
-
 _JOB_COLUMNS = (
     "pk, id, status, priority, description, operation, created, terminated, total, succeeded, "
     "failed, active_seconds, active_since"
@@ -96,6 +80,7 @@ class Engine:
         self.state_dir = Path(state_dir)
         self.db = Database(self.state_dir / "engine.db", read_only=read_only)
         self.clock = clock
+        self.tasks = TaskQueue(self.db, clock)
 
     def close(self) -> None:
         """Close the database connections."""
@@ -243,7 +228,7 @@ class Engine:
                         f"job {job_id} is {status.value}: only a Suspended job can be "
                         "confirmed (requested Ready)"
                     )
-                self._move(conn, job_id, status, JobStatus.READY, reason or "confirmed")
+                move(conn, self.clock(), job_id, status, JobStatus.READY, reason or "confirmed")
                 return JobStatus.READY
             if status is JobStatus.CANCELLING:
                 return status
@@ -251,7 +236,14 @@ class Engine:
                 raise JobStatusError(
                     f"job {job_id} is {status.value}: it cannot be cancelled (requested Cancelled)"
                 )
-            self._move(conn, job_id, status, JobStatus.CANCELLING, reason or "cancel requested")
+            move(
+                conn,
+                self.clock(),
+                job_id,
+                status,
+                JobStatus.CANCELLING,
+                reason or "cancel requested",
+            )
             return JobStatus.CANCELLING
 
     # -- helpers for the API -------------------------------------------------
@@ -309,57 +301,6 @@ class Engine:
         except (ValueError, UnicodeDecodeError):
             raise BadRequest(f"invalid nextToken {token!r}") from None
 
-    def _move(
-        self,
-        conn: sqlite3.Connection,
-        job_id: str,
-        old: JobStatus,
-        new: JobStatus,
-        reason: str,
-        **fields: Any,
-    ) -> bool:
-        """Change status from ``old`` to ``new`` if it is still ``old``; record the change."""
-        now = self.clock()
-        sets = ["status=?"]
-        values: list[Any] = [new.value]
-        if old is JobStatus.CANCELLING and new is JobStatus.CANCELLED:
-            # The reason given with the cancel request stays the job's StatusUpdateReason,
-            # as DescribeJob shows it on S3; the event below still records this step.
-            sets.append("status_reason=coalesce(status_reason, ?)")
-        else:
-            sets.append("status_reason=?")
-        values.append(reason)
-        if new is JobStatus.ACTIVE:
-            sets.append("active_since=?")
-            values.append(now)
-        elif old is JobStatus.ACTIVE:
-            sets += [
-                "active_seconds=active_seconds + max(0, ? - coalesce(active_since, ?))",
-                "active_since=NULL",
-            ]
-            values += [now, now]
-        if new is JobStatus.SUSPENDED:
-            sets += ["suspended=?", "suspended_cause=?"]
-            values += [now, reason]
-        if new.final:
-            sets.append("terminated=?")
-            values.append(now)
-        for name, value in fields.items():
-            sets.append(f"{name}=?")
-            values.append(value)
-        cur = conn.execute(
-            f"UPDATE jobs SET {', '.join(sets)} WHERE id=? AND status=?",
-            (*values, job_id, old.value),
-        )
-        if cur.rowcount != 1:
-            return False
-        pk = conn.execute("SELECT pk FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
-        conn.execute(
-            "INSERT INTO events (job, at, old, new, reason) VALUES (?,?,?,?,?)",
-            (pk, now, old.value, new.value, reason),
-        )
-        return True
-
     # -- the worker's side -----------------------------------------------------
 
     def transition(
@@ -367,7 +308,7 @@ class Engine:
     ) -> bool:
         """Move a job from ``old`` to ``new`` if nobody changed it meanwhile."""
         with self.db.write() as conn:
-            return self._move(conn, job_id, old, new, reason, **fields)
+            return move(conn, self.clock(), job_id, old, new, reason, **fields)
 
     def fail(self, job_id: str, old: JobStatus, code: str, reason: str) -> bool:
         """Move a job to Failing with a failure reason."""
@@ -418,132 +359,6 @@ class Engine:
         row = self.db.conn().execute("SELECT status FROM jobs WHERE pk=?", (pk,)).fetchone()
         return JobStatus(row[0])
 
-    def clear_tasks(self, pk: int) -> None:
-        """Forget a job's tasks (a preparation that must start over)."""
-        with self.db.write() as conn:
-            conn.execute("DELETE FROM tasks WHERE job=?", (pk,))
-            conn.execute("UPDATE jobs SET total=0, succeeded=0, failed=0 WHERE pk=?", (pk,))
-
-    def add_tasks(
-        self, pk: int, first_seq: int, rows: Sequence[tuple[str, str, str | None]]
-    ) -> None:
-        """Store a batch of tasks (bucket, key as in the manifest, version)."""
-        with self.db.write() as conn:
-            conn.executemany(
-                "INSERT INTO tasks (job, seq, bucket, key, version) VALUES (?,?,?,?,?)",
-                [(pk, first_seq + i, b, k, v) for i, (b, k, v) in enumerate(rows)],
-            )
-            conn.execute("UPDATE jobs SET total=total + ? WHERE pk=?", (len(rows), pk))
-
-    def pending_tasks(
-        self, pk: int, after: int, limit: int
-    ) -> list[tuple[int, str, str, str | None]]:
-        """Up to ``limit`` tasks not yet recorded, with seq above ``after``."""
-        return list(
-            self.db.conn().execute(
-                "SELECT seq, bucket, key, version FROM tasks WHERE job=? AND seq>? "
-                "AND status IS NULL ORDER BY seq LIMIT ?",
-                (pk, after, limit),
-            )
-        )
-
-    def has_pending(self, pk: int) -> bool:
-        """Whether any task of the job is not recorded yet."""
-        row = (
-            self.db.conn()
-            .execute("SELECT 1 FROM tasks WHERE job=? AND status IS NULL LIMIT 1", (pk,))
-            .fetchone()
-        )
-        return row is not None
-
-    def record(self, pk: int, job_id: str, results: Sequence[TaskResult]) -> bool:
-        """Record task results; apply the failure threshold. False when the job must stop."""
-        if not results:
-            return True
-        with self.db.write() as conn:
-            status, done_ok, done_failed = conn.execute(
-                "SELECT status, succeeded, failed FROM jobs WHERE pk=?", (pk,)
-            ).fetchone()
-            updated = conn.executemany(
-                "UPDATE tasks SET status=?, http=?, code=?, message=? "
-                "WHERE job=? AND seq=? AND status IS NULL",
-                [
-                    (SUCCEEDED if r.succeeded else FAILED, r.http, r.code, r.message, pk, r.seq)
-                    for r in results
-                ],
-            )
-            if updated.rowcount != len(results):
-                # A task recorded twice would be counted twice; recount from the tasks.
-                done_ok, done_failed = conn.execute(
-                    "SELECT count(*) FILTER (WHERE status=1), count(*) FILTER (WHERE status=2) "
-                    "FROM tasks WHERE job=?",
-                    (pk,),
-                ).fetchone()
-                crossed = False
-            else:
-                crossed = False
-                for result in results:
-                    if result.succeeded:
-                        done_ok += 1
-                    else:
-                        done_failed += 1
-                    ran = done_ok + done_failed
-                    if ran > THRESHOLD_TASKS and done_failed * 2 > ran:
-                        crossed = True
-            conn.execute(
-                "UPDATE jobs SET succeeded=?, failed=? WHERE pk=?", (done_ok, done_failed, pk)
-            )
-            current = JobStatus(status)
-            if crossed and current in (JobStatus.ACTIVE, JobStatus.PAUSING):
-                reason = (
-                    f"more than {THRESHOLD_TASKS} tasks ran and over 50% of them failed "
-                    f"({done_failed} of {done_ok + done_failed})"
-                )
-                self._move(
-                    conn,
-                    job_id,
-                    current,
-                    JobStatus.FAILING,
-                    reason,
-                    failure_reasons=json.dumps(
-                        [{"code": "TaskFailureThresholdExceeded", "reason": reason}]
-                    ),
-                )
-                return False
-            return current is JobStatus.ACTIVE
-
-    def iter_tasks(self, pk: int) -> Iterable[tuple[str, str, str | None]]:
-        """Every task of a job in seq order: (bucket, key as in the manifest, version)."""
-        cur = self.db.conn().execute(
-            "SELECT bucket, key, version FROM tasks WHERE job=? ORDER BY seq", (pk,)
-        )
-        while batch := cur.fetchmany(5000):
-            yield from batch
-
-    def iter_results(self, pk: int, *, failed_only: bool) -> Iterable[tuple[Any, ...]]:
-        """Recorded tasks in seq order: (bucket, key, version, status, http, code, message)."""
-        condition = "status = 2" if failed_only else "status IS NOT NULL"
-        cur = self.db.conn().execute(
-            f"SELECT bucket, key, version, status, http, code, message FROM tasks "
-            f"WHERE job=? AND {condition} ORDER BY seq",
-            (pk,),
-        )
-        while batch := cur.fetchmany(5000):
-            yield from batch
-
-    def top_error(self, job_id: str) -> tuple[str, int] | None:
-        """The commonest error code of a job's failed tasks, and how many tasks had it."""
-        row = (
-            self.db.conn()
-            .execute(
-                "SELECT t.code, t.http, count(*) AS n FROM tasks t JOIN jobs j ON j.pk = t.job "
-                "WHERE j.id=? AND t.status = 2 GROUP BY t.code, t.http ORDER BY n DESC LIMIT 1",
-                (job_id,),
-            )
-            .fetchone()
-        )
-        return None if row is None else (str(row[0] or f"HTTP {row[1]}"), int(row[2]))
-
     def set_report(self, pk: int, location: dict[str, str]) -> None:
         """Remember where the completion report was written."""
         with self.db.write() as conn:
@@ -567,4 +382,4 @@ class Engine:
         return [(datetime.fromtimestamp(r[0], UTC), r[1], r[2], r[3]) for r in rows]
 
 
-__all__ = ["Engine", "JobRow", "TaskResult"]
+__all__ = ["Engine", "JobRow"]

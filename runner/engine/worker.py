@@ -158,7 +158,7 @@ class Worker:
         return moved
 
     def _prepare(self, job: JobRow) -> None:
-        self.engine.clear_tasks(job.pk)
+        self.engine.tasks.clear(job.pk)
         request = job.request
         try:
             if request.report is not None and not self.store.bucket_exists(request.report.bucket):
@@ -194,13 +194,13 @@ class Worker:
         for task in manifest_tasks(self.store, job.request.manifest):
             batch.append(task)
             if len(batch) >= _BATCH:
-                self.engine.add_tasks(job.pk, total + 1, batch)
+                self.engine.tasks.add(job.pk, total + 1, batch)
                 total += len(batch)
                 batch = []
                 if self.engine.status_of(job.pk) is not S.PREPARING:
                     return None
         if batch:
-            self.engine.add_tasks(job.pk, total + 1, batch)
+            self.engine.tasks.add(job.pk, total + 1, batch)
             total += len(batch)
         generate = job.request.manifest.generate
         if generate is not None and generate.save_to is not None and total:
@@ -212,7 +212,7 @@ class Worker:
         base = (prefix or "").strip("/")
         key = f"{base}/job-{job.id}/manifest.csv" if base else f"job-{job.id}/manifest.csv"
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as body:
-            for b, k, v in self.engine.iter_tasks(job.pk):
+            for b, k, v in self.engine.tasks.each(job.pk):
                 body.write((",".join([b, k, v] if v else [b, k]) + "\n").encode())
             body.seek(0)
             self.store.put(bucket, key, body, content_type="text/csv")
@@ -250,7 +250,7 @@ class Worker:
             del self.runners[job_id]
             changed = True
             job = runner.job
-            if runner.exhausted and not self.engine.has_pending(job.pk):
+            if runner.exhausted and not self.engine.tasks.has_pending(job.pk):
                 self._move(job, S.ACTIVE, S.COMPLETING, "all tasks ran")
         return changed
 

@@ -8,8 +8,7 @@ answer is kept in the ledger, since a final job does not change.
 
 from __future__ import annotations
 
-from runner.backends.base import JobService, report_location
-from runner.backends.local import LocalBackend
+from runner.backends.base import JobService, KeepsTaskResults, report_location
 from runner.backends.reports import ReportUnreadable, read_report
 from runner.backends.traced import TracedService
 from runner.jobs.errors import JobServiceError
@@ -22,9 +21,8 @@ from runner.stores import StoreUnavailable
 def report_of(service: JobService, detail: JobDetail) -> tuple[str, str] | None:
     """(bucket, manifest.json key) of a final job's completion report, if it wrote one."""
     inner = service.inner if isinstance(service, TracedService) else service
-    if isinstance(inner, LocalBackend):
-        written = inner.engine.report_location(detail.job_id)
-        return (written["bucket"], written["key"]) if written else None
+    if isinstance(inner, KeepsTaskResults):
+        return inner.written_report(detail.job_id)
     return report_location(detail.report, detail.job_id) if detail.status.final else None
 
 
@@ -41,8 +39,8 @@ def read_failure(service: JobService, job_id: str) -> Failure:
         return Failure(reasons=reasons, note=None if reasons else detail.status_update_reason)
     if not detail.progress.failed:
         return Failure(reasons=reasons)
-    if isinstance(inner, LocalBackend):  # the engine keeps every task: no report to read
-        return Failure(reasons=reasons, top_error=inner.engine.top_error(job_id))
+    if isinstance(inner, KeepsTaskResults):  # no report to read: the errors are counted
+        return Failure(reasons=reasons, top_error=inner.top_error(job_id))
     found = report_of(service, detail)
     if found is None:
         return Failure(reasons=reasons, note="no completion report to read the errors from")

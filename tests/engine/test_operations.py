@@ -66,7 +66,7 @@ def test_locks_then_delete(engine: Engine, store: DirStore) -> None:
 def test_checksum_in_the_result_message(engine: Engine, store: DirStore) -> None:
     store.put("logs", "h", b"hello")
     job_id = _run(engine, store, {"checksum": {"algorithm": "CRC32C"}})
-    rows = list(engine.iter_results(engine.job_row(job_id).pk, failed_only=False))
+    rows = list(engine.tasks.results(engine.job_row(job_id).pk, failed_only=False))
     assert rows[0][6] == "CRC32C:mnG7TA=="
 
 
@@ -85,7 +85,7 @@ def test_invoke_runs_a_command_per_object(engine: Engine, store: DirStore, tmp_p
     )
     job_id = engine.create_job(request({"invoke": {"command": [sys.executable, str(script)]}}, GEN))
     Worker(engine, store).run(once=True)
-    rows = {r[1]: r for r in engine.iter_results(engine.job_row(job_id).pk, failed_only=False)}
+    rows = {r[1]: r for r in engine.tasks.results(engine.job_row(job_id).pk, failed_only=False)}
     assert rows["ok"][3:] == (1, 200, "", "handled ok")
     assert rows["bad"][3:] == (2, 200, "PermanentFailure", "cannot handle logs/bad")
 

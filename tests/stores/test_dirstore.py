@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.stores.base import CopyOptions, StoreError
-from runner.stores.dirstore import DirStore
+from runner.stores.dirstore import SIDECAR, DirStore
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_a_store_from_before_encryption_opens(tmp_path: Path) -> None:
     old = DirStore(tmp_path / "objects")
     old.create_bucket("b")
     old.put("b", "k", b"x")
-    db = old._db_path
+    db = tmp_path / "objects" / SIDECAR / "meta.db"
     old.close()
     with sqlite3.connect(db) as conn:  # as a store written by an earlier batchctl
         conn.execute("ALTER TABLE objects DROP COLUMN encryption")
