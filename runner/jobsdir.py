@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from runner.spec.checks import check_all
 from runner.spec.errors import SpecError, SpecInvalid
-from runner.spec.loader import LoadedJob, SourceFile, SpecSet, parse_sources
+from runner.spec.loader import LoadedJob, SourceFile, SpecSet, collector_paused, parse_sources
 from runner.spec.project import PROJECT_FILE, ProjectConfig, parse_project
 
 SUFFIXES = (".yaml", ".yml")
@@ -157,6 +157,11 @@ def read_manifest_file(loaded: LoadedJob, project: Path) -> bytes:
 
 def load(folder: str | Path) -> SpecSet:
     """Load, validate and cross-check every resource under ``folder``."""
+    with collector_paused():  # see there: half the time of a large folder otherwise
+        return _load(folder)
+
+
+def _load(folder: str | Path) -> SpecSet:
     root = Path(folder)
     shown = str(folder)
     if not root.exists():

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from runner.spec.errors import SpecError
@@ -39,53 +40,8 @@ MAX_DEPTH = 64
 MAX_NUMBER_LENGTH = 40
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2-style implicit typing (see module docstring), and a bound
-    on nesting checked while composing, before any recursion can run deep."""
-
-    _depth = 0
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise yaml.composer.ComposerError(
-                    None, None, f"nested deeper than {MAX_DEPTH} levels", mark
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-_Loader.yaml_implicit_resolvers = {}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+|0o[0-7]+)$"),
-    list("-+0123456789"),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-)
-_Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
-# YAML 1.1 octal-looking scalars would otherwise be read back by the constructor.
-_Loader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
-
-
-def _construct_int(loader: yaml.SafeLoader, node: Node) -> int:
-    text = str(loader.construct_scalar(node)).replace("_", "")  # type: ignore[arg-type]
+def _construct_int(loader: Any, node: Node) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
     if len(text) > MAX_NUMBER_LENGTH:
         raise yaml.constructor.ConstructorError(
             None, None, f"a number of {len(text)} characters is too long", node.start_mark
@@ -95,11 +51,96 @@ def _construct_int(loader: yaml.SafeLoader, node: Node) -> int:
     return int(text, 0)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+# libyaml scans and composes in C, a tenth of the pure-Python loader's time. PyYAML's
+# wheels carry it on every platform we know; where it is missing the pure loader does
+# the same work, slower.
+LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
 
+
+def _make_loader(base: type[Any]) -> type[Any]:
+    class Loader(base):  # type: ignore[misc]
+        """A safe loader with YAML 1.2-style implicit typing (see module docstring).
+
+        libyaml refuses nesting beyond 1,000 levels itself, so its C recursion is bounded
+        and MAX_DEPTH is checked while the node tree is walked; the pure-Python composer
+        recurses in Python, so there the bound is checked while composing.
+        """
+
+        _depth = 0
+
+        def compose_node(self, parent: Node | None, index: int) -> Node | None:
+            self._depth += 1  # never called by libyaml's composer
+            try:
+                if self._depth > MAX_DEPTH:
+                    mark = self.peek_event().start_mark
+                    raise yaml.composer.ComposerError(
+                        None, None, f"nested deeper than {MAX_DEPTH} levels", mark
+                    )
+                return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            finally:
+                self._depth -= 1
+
+        # libyaml calls back into Python for every node; these replace the generic
+        # Resolver's methods (there are no path resolvers here) with the least work.
+        def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
+            if kind is ScalarNode:
+                if implicit[0]:
+                    for tag, pattern in _IMPLICIT.get(value[:1], ()):
+                        if pattern.match(value):
+                            return tag
+                return _STR_TAG
+            return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
+
+        def descend_resolver(self, current_node: Node | None, current_index: Any) -> None:
+            pass
+
+        def ascend_resolver(self) -> None:
+            pass
+
+    Loader.yaml_implicit_resolvers = {}
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:int",
+        re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+|0o[0-7]+)$"),
+        list("-+0123456789"),
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"^(?:[-+]?(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+0123456789."),
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+    )
+    Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+    # YAML 1.1 octal-looking scalars would otherwise be read back by the constructor.
+    Loader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
+    Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    return Loader
+
+
+_Loader = _make_loader(yaml.CSafeLoader if LIBYAML else yaml.SafeLoader)
+_PureLoader = _make_loader(yaml.SafeLoader)  # the fallback, tested beside libyaml
+_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    first: tuple(found) for first, found in _Loader.yaml_implicit_resolvers.items()
+}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
-_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
+_NULL_TAG = "tag:yaml.org,2002:null"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_BOOLS = yaml.SafeLoader.bool_values
+_COLLECTION_TAGS = frozenset({_SEQ_TAG, _MAP_TAG})
 
 
 @dataclass
@@ -109,14 +150,19 @@ class YamlDocument:
     file: str
     index: int
     data: Any
-    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # The mark where each path starts (line and column counted from 0), kept as
+    # the composer made it: most are never asked for.
+    positions: dict[Path, Mark] = field(default_factory=dict)
+    # Every mapping key of the document, at any depth: a policy on keys (no credentials)
+    # can look here first and walk the data only when one is suspect.
+    keys: set[str] = field(default_factory=set)
 
     def locate(self, path: Path) -> tuple[int, int]:
         """Line and column of ``path``, or of its nearest ancestor that exists."""
         for end in range(len(path), -1, -1):
             found = self.positions.get(path[:end])
             if found is not None:
-                return found
+                return (found.line + 1, found.column + 1)
         return (1, 1)
 
     def error(self, path: Path, message: str) -> SpecError:
@@ -137,7 +183,7 @@ def format_path(path: Path) -> str:
 
 
 class _Builder:
-    def __init__(self, loader: _Loader, doc: YamlDocument) -> None:
+    def __init__(self, loader: Any, doc: YamlDocument) -> None:
         self.loader = loader
         self.doc = doc
         self.errors: list[SpecError] = []
@@ -154,15 +200,27 @@ class _Builder:
         self.nodes += 1
         if self.nodes > _MAX_NODES:
             raise _TooLarge(node)
-        if id(node) in self.stack:
-            self._err(node, path, "an alias refers to itself (recursive YAML is not allowed)")
-            return None
+        if len(path) >= MAX_DEPTH:
+            raise _TooDeep(node)
         if isinstance(node, ScalarNode):
+            # The common tags directly; what the constructor would do, without its machinery.
+            tag = node.tag
+            if tag == _STR_TAG:
+                return node.value
+            if tag == _NULL_TAG:
+                return None
+            if tag == _BOOL_TAG and node.value.lower() in _BOOLS:
+                return _BOOLS[node.value.lower()]
             try:
+                if tag == _INT_TAG:
+                    return _construct_int(self.loader, node)
                 return self.loader.construct_object(node)
             except yaml.YAMLError as exc:
                 self._err(node, path, f"cannot read value: {_problem(exc)}")
                 return None
+        if id(node) in self.stack:  # only a collection can contain itself
+            self._err(node, path, "an alias refers to itself (recursive YAML is not allowed)")
+            return None
         if node.tag not in _COLLECTION_TAGS:
             self._err(node, path, f"unsupported YAML tag {node.tag}")
             return None
@@ -170,9 +228,11 @@ class _Builder:
         try:
             if isinstance(node, SequenceNode):
                 items = []
+                positions = self.doc.positions
                 for i, child in enumerate(node.value):
-                    self.doc.positions.setdefault((*path, i), _pos(child))
-                    items.append(self.build(child, (*path, i)))
+                    where = (*path, i)
+                    positions.setdefault(where, child.start_mark)
+                    items.append(self.build(child, where))
                 return items
             if isinstance(node, MappingNode):
                 return self._mapping(node, path)
@@ -184,40 +244,42 @@ class _Builder:
     def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
         merged: dict[str, Any] = {}
         own: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
+        positions = self.doc.positions
+        keys = self.doc.keys
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
+            tag = key_node.tag
+            if tag == _MERGE_TAG:
                 merged = {**self._merge_sources(value_node, path), **merged}
                 continue
             if not isinstance(key_node, ScalarNode):
                 self._err(key_node, path, "a mapping key must be a plain string")
                 continue
-            resolved = self.loader.resolve(  # type: ignore[no-untyped-call]
-                ScalarNode, key_node.value, (True, False)
-            )
-            if key_node.style is None and resolved not in (_STR_TAG, _MERGE_TAG):
-                # Keys are strings, as Kubernetes reads its resources: `1:` or `true:` as a
-                # key is a slip more often than not, and quoting says what is meant.
-                self._err(
-                    key_node,
-                    (*path, str(key_node.value)),
-                    f'a mapping key must be a string: write it quoted, "{key_node.value}"',
-                )
-                continue
             # Keys keep their text: `2024: x` in tags is the key "2024", not an int.
-            key = str(key_node.value)
-            if key in first_seen:
+            key = key_node.value
+            if tag != _STR_TAG and not key_node.style:
+                # Keys are strings, as Kubernetes reads its resources: `1:` or `true:` as a
+                # key is a slip more often than not, and quoting says what is meant. (libyaml
+                # gives a plain scalar the style "", the pure-Python loader None.)
                 self._err(
                     key_node,
                     (*path, key),
-                    f"key {key!r} repeated in one mapping (first at line {first_seen[key]}); "
+                    f'a mapping key must be a string: write it quoted, "{key}"',
+                )
+                continue
+            child = (*path, key)
+            if key in own:
+                first = positions[child].line + 1
+                self._err(
+                    key_node,
+                    child,
+                    f"key {key!r} repeated in one mapping (first at line {first}); "
                     "YAML would keep only the last one",
                 )
                 continue
-            first_seen[key] = key_node.start_mark.line + 1
-            self.doc.positions[(*path, key)] = _pos(key_node)
-            own[key] = self.build(value_node, (*path, key))
-        return {**merged, **own}
+            positions[child] = key_node.start_mark
+            keys.add(key)
+            own[key] = self.build(value_node, child)
+        return {**merged, **own} if merged else own
 
     def _merge_sources(self, node: Node, path: Path) -> dict[str, Any]:
         sources = node.value if isinstance(node, SequenceNode) else [node]
@@ -236,6 +298,10 @@ class _TooLarge(Exception):
         self.node = node
 
 
+class _TooDeep(_TooLarge):
+    pass
+
+
 def _pos(node: Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -246,17 +312,20 @@ def _problem(exc: yaml.YAMLError) -> str:
     return f"{context}: {problem}" if context else str(problem)
 
 
-def parse_yaml(file: str, text: str) -> tuple[list[YamlDocument], list[SpecError]]:
-    """Parse every document of ``text``; empty documents are skipped."""
+def parse_yaml(
+    file: str, text: str, *, pure: bool = False
+) -> tuple[list[YamlDocument], list[SpecError]]:
+    """Parse every document of ``text``; empty documents are skipped.
+
+    ``pure`` parses without libyaml (the fallback where PyYAML lacks it).
+    """
     documents: list[YamlDocument] = []
     errors: list[SpecError] = []
+    loader_class = _PureLoader if pure or not LIBYAML else _Loader
     try:
-        loader = _Loader(text)
+        loader = loader_class(text)  # the pure reader checks every character here
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        problem = f"character #x{exc.character:04x} is not allowed in YAML"
-        return [], [SpecError(file, line, column, "", problem)]
+        return [], [_reader_error(file, text, exc, in_bytes=False)]
     try:
         for index in _document_indexes():
             if not loader.check_node():
@@ -265,30 +334,53 @@ def parse_yaml(file: str, text: str) -> tuple[list[YamlDocument], list[SpecError
             if node is None:
                 continue
             doc = YamlDocument(file=file, index=index, data=None)
-            doc.positions[()] = _pos(node)
+            doc.positions[()] = node.start_mark
             builder = _Builder(loader, doc)
             try:
                 doc.data = builder.build(node, ())
             except _TooLarge as exc:
                 line, column = _pos(exc.node)
-                errors.append(
-                    SpecError(
-                        file, line, column, "", f"document expands to over {_MAX_NODES} nodes"
-                    )
+                problem = (
+                    f"nested deeper than {MAX_DEPTH} levels"
+                    if isinstance(exc, _TooDeep)
+                    else f"document expands to over {_MAX_NODES} nodes"
                 )
+                errors.append(SpecError(file, line, column, "", problem))
                 continue
             errors.extend(builder.errors)
             if doc.data is not None:
                 documents.append(doc)
+    except yaml.reader.ReaderError as exc:
+        errors.append(_reader_error(file, text, exc, in_bytes=loader_class is _Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        errors.append(SpecError(file, line, column, "", f"YAML syntax error: {_problem(exc)}"))
+        problem = _problem(exc)
+        # libyaml's own bound (1,000 levels) or ours in the pure composer: one message.
+        if "maximum nesting depth" in problem or "nested deeper than" in problem:
+            problem = f"nested deeper than {MAX_DEPTH} levels"
+            errors.append(SpecError(file, line, column, "", problem))
+        else:
+            errors.append(SpecError(file, line, column, "", f"YAML syntax error: {problem}"))
     except yaml.YAMLError as exc:
         errors.append(SpecError(file, 1, 1, "", f"YAML error: {_problem(exc)}"))
     finally:
         loader.dispose()
     return documents, errors
+
+
+def _reader_error(
+    file: str, text: str, exc: yaml.reader.ReaderError, *, in_bytes: bool
+) -> SpecError:
+    # libyaml reports the offset in the UTF-8 text, the pure reader in characters.
+    if in_bytes:
+        before = text.encode("utf-8", "surrogatepass")[: exc.position].decode("utf-8", "replace")
+    else:
+        before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    problem = f"character #x{exc.character:04x} is not allowed in YAML"
+    return SpecError(file, line, column, "", problem)
 
 
 def _document_indexes() -> Iterator[int]:

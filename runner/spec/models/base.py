@@ -35,12 +35,25 @@ class OneOf(Model):
     # Alternatives that take no parameters may be written as `untag:` (null).
     _empty_ok: ClassVar[frozenset[str]] = frozenset()
 
+    @classmethod
+    def alternatives(cls) -> tuple[tuple[str, str], ...]:
+        """(field name, alias) of each alternative; read from pydantic once per class.
+
+        ``model_fields`` builds a new mapping on every access: asked per spec and per job
+        it was a large share of planning 100,000 jobs (bench/reconcile.py).
+        """
+        found: tuple[tuple[str, str], ...] | None = _ALTERNATIVES.get(cls)
+        if found is None:
+            found = tuple((n, f.alias or n) for n, f in cls.model_fields.items())
+            _ALTERNATIVES[cls] = found
+        return found
+
     @model_validator(mode="before")
     @classmethod
     def _exactly_one(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        names = [f.alias or n for n, f in cls.model_fields.items()]
+        names = [alias for _, alias in cls.alternatives()]
         given = [k for k in data if k in names and data[k] is not None]
         if not given:
             # `untag:` (null) names an operation without parameters.
@@ -56,19 +69,22 @@ class OneOf(Model):
     @property
     def choice(self) -> str:
         """The alias of the alternative that was given."""
-        for name, field in type(self).model_fields.items():
+        for name, alias in self.alternatives():
             if getattr(self, name) is not None:
-                return field.alias or name
+                return alias
         raise AssertionError("validated OneOf without a choice")
 
     @property
     def value(self) -> Any:
         """The parameters of the alternative that was given."""
-        for name in type(self).model_fields:
+        for name, _ in self.alternatives():
             found = getattr(self, name)
             if found is not None:
                 return found
         raise AssertionError("validated OneOf without a choice")
+
+
+_ALTERNATIVES: dict[type[OneOf], tuple[tuple[str, str], ...]] = {}
 
 
 def one_of_schema(schema: dict[str, Any]) -> None:

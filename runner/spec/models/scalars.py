@@ -100,8 +100,13 @@ MAX_OBJECT_TAGS = 10
 _TAG_PUNCTUATION = set("_.:/=+-@ ")
 
 
+_PLAIN_TAG_TEXT = re.compile(r"[A-Za-z0-9 _.:/=+\-@]*")
+
+
 def _tag_text_ok(text: str) -> bool:
     # S3's tag pattern: Unicode letters, separators and numbers, plus _.:/=+-@
+    if _PLAIN_TAG_TEXT.fullmatch(text):  # the common case, without a lookup per character
+        return True
     return all(ch in _TAG_PUNCTUATION or unicodedata.category(ch)[0] in "LZN" for ch in text)
 
 
