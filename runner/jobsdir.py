@@ -22,7 +22,8 @@ from typing import BinaryIO
 
 from runner.spec.checks import check_all
 from runner.spec.errors import SpecError, SpecInvalid
-from runner.spec.loader import LoadedJob, SourceFile, SpecSet, collector_paused, parse_sources
+from runner.spec.gcpause import collector_paused
+from runner.spec.loader import LoadedJob, SourceFile, SpecSet, parse_sources
 from runner.spec.project import PROJECT_FILE, ProjectConfig, parse_project
 
 SUFFIXES = (".yaml", ".yml")

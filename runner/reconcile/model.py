@@ -39,7 +39,7 @@ class DesiredJob:
         return (self.job.spec.target, self.job.metadata.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedJob:
     """A managed job as one ListJobs sweep shows it."""
 

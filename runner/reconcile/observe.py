@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from runner.backends.base import JobService
 from runner.jobs.progress import Counts
 from runner.reconcile.model import ObservedJob
+from runner.spec.gcpause import collector_paused
 from runner.spec.identity import parse_marker
 
 PAGE = 1000
@@ -19,6 +20,11 @@ PAGE = 1000
 
 def observe(services: Mapping[str, JobService]) -> list[ObservedJob]:
     """Every managed job of every target in ``services``."""
+    with collector_paused():  # 100,000 jobs: see there
+        return _observe(services)
+
+
+def _observe(services: Mapping[str, JobService]) -> list[ObservedJob]:
     found: list[ObservedJob] = []
     for target, service in sorted(services.items()):
         token: str | None = None
@@ -28,19 +34,19 @@ def observe(services: Mapping[str, JobService]) -> list[ObservedJob]:
                 marker = parse_marker(job.description)
                 if marker is None:
                     continue
+                progress = job.progress
+                terminated = job.terminated_at
                 found.append(
                     ObservedJob(
-                        target=target,
-                        job_id=job.job_id,
-                        name=marker.name,
-                        spec_hash=marker.spec_hash,
-                        status=job.status,
-                        priority=job.priority,
-                        counts=Counts(
-                            job.progress.total, job.progress.succeeded, job.progress.failed
-                        ),
-                        created=job.created_at.timestamp(),
-                        terminated=job.terminated_at.timestamp() if job.terminated_at else None,
+                        target,
+                        job.job_id,
+                        marker.name,
+                        marker.spec_hash,
+                        job.status,
+                        job.priority,
+                        Counts(progress.total, progress.succeeded, progress.failed),
+                        job.created_at.timestamp(),
+                        terminated.timestamp() if terminated else None,
                     )
                 )
             token = page.next_token

@@ -42,6 +42,7 @@ from runner.reconcile.model import (
     PlanError,
 )
 from runner.reconcile.schedule import latest_slot, next_slot, stamp
+from runner.spec.gcpause import collector_paused
 from runner.spec.models import failures_tolerated
 from runner.state.records import LedgerRecord
 
@@ -526,6 +527,19 @@ def plan(
     replace: Iterable[JobKey] = (),
 ) -> Plan:
     """The plan for ``desired`` given what is observed and recorded (pure)."""
+    with collector_paused():  # 100,000 jobs: see there
+        return _plan(desired, observed, ledger, now=now, prune=prune, replace=replace)
+
+
+def _plan(
+    desired: Sequence[DesiredJob],
+    observed: Sequence[ObservedJob],
+    ledger: Sequence[LedgerRecord],
+    *,
+    now: float,
+    prune: bool,
+    replace: Iterable[JobKey],
+) -> Plan:
     adoptions = _adopt(observed, ledger)
     records = [*ledger, *adoptions]
     currents = _currents(observed, records)

@@ -46,10 +46,36 @@ class Marker:
     spec_hash: str
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_HASH_CHARS = frozenset("0123456789abcdef")
+_OPEN = "[batchctl:"
+
+
 def parse_marker(description: str) -> Marker | None:
-    """The marker at the end of ``description``, or None for an unmanaged job."""
-    found = _MARKER_RE.search(description or "")
-    return Marker(found.group(1), found.group(2)) if found else None
+    """The marker at the end of ``description``, or None for an unmanaged job.
+
+    What ``_MARKER_RE`` matches, without a regex search over every description: read
+    per listed job, 100,000 searches were a tenth of a large plan (bench/reconcile.py).
+    """
+    if not description:
+        return None
+    if description[-1] != "]":
+        if not description.endswith("]\n"):  # `$` matches before a final newline too
+            return None
+        description = description[:-1]
+    start = description.rfind(_OPEN)
+    if start < 0:
+        return None
+    name, sep, digest = description[start + len(_OPEN) : -1].rpartition(":")
+    if (
+        not sep
+        or len(digest) != HASH_LENGTH
+        or not 1 <= len(name) <= 63
+        or not _HASH_CHARS.issuperset(digest)
+        or not _NAME_CHARS.issuperset(name)
+    ):
+        return None
+    return Marker(name, digest)
 
 
 def immutable_fields(job: BatchJob, manifest_digest: str | None = None) -> dict[str, object]:

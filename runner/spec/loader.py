@@ -12,20 +12,19 @@ targets, dependencies, capabilities) live in ``checks``.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import gc
 import inspect
 import re
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from runner.spec.errors import SpecError
+from runner.spec.gcpause import collector_paused
 from runner.spec.models import (
     API_VERSION,
     CREATED_AFTER_TAGS,
@@ -167,31 +166,6 @@ def parse_sources(sources: Sequence[SourceFile]) -> SpecSet:
         if DEFAULT_TARGET not in result.targets:
             result.targets[DEFAULT_TARGET] = LoadedTarget(DEFAULT_LOCAL_TARGET, None)
         return result
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while specs are built.
-
-    Parsing allocates millions of small objects that stay alive (nodes, data, models);
-    every few hundred allocations the collector walks all of them again: at 10,000
-    specs it took half of ``validate``'s time (bench/specs.py). Nothing built here
-    relies on the collector to be freed. At the end the survivors are moved to the
-    oldest generation without a walk (``freeze`` then ``unfreeze``): resuming with
-    them all in the youngest would make the next allocation walk them all at once
-    (0.3 s at 10,000 specs); there they are collected, if ever garbage, by the next
-    full collection as any long-lived object is.
-    """
-    if not gc.isenabled():  # paused further out: that one resumes
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.unfreeze()
-        gc.enable()
 
 
 def _decode(source: SourceFile, errors: list[SpecError]) -> str | None:

@@ -9,7 +9,7 @@ from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerRecord:
     """One job batchctl made, as the ledger remembers it."""
 

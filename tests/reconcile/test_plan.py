@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from runner.jobs.status import JobStatus
@@ -385,7 +387,7 @@ def test_failure_reasons_reach_the_action() -> None:
     a = items[0]
     record = recorded(a, "j", S.FAILED)
     reason = ("ManifestGenerationFailed", "cannot list s3://medai: NoSuchBucket")
-    with_reason = type(record)(**{**record.__dict__, "failure": Failure(reasons=(reason,))})
+    with_reason = dataclasses.replace(record, failure=Failure(reasons=(reason,)))
     result = plan(items, [observed(a, "j", S.FAILED)], [with_reason], now=NOW)
     action = result.actions[0]
     assert action.reason == (

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from runner.spec.identity import (
+    _MARKER_RE,
+    Marker,
     description_budget,
     full_description,
     parse_marker,
@@ -68,3 +73,22 @@ def test_marker_round_trip_and_budget() -> None:
     assert parse_marker("someone else's job") is None
     longest = "x" * description_budget("tag-logs")
     assert len(full_description(longest, "tag-logs", digest).encode()) == 256
+
+
+_MARKERISH = st.text(alphabet="[]:batchlz0123456789abcdef-\n x", max_size=60)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    head=_MARKERISH,
+    name=st.text(alphabet="abz09-:A_", min_size=0, max_size=66),
+    digest=st.text(alphabet="0123456789abcdefg", min_size=14, max_size=18),
+    tail=st.sampled_from(["]", "]\n", "]\n\n", "] ", "", "]]"]),
+)
+def test_parse_marker_reads_exactly_what_the_marker_pattern_matches(
+    head: str, name: str, digest: str, tail: str
+) -> None:
+    for text in (f"{head}[batchctl:{name}:{digest}{tail}", head + tail):
+        found = _MARKER_RE.search(text)
+        expected = Marker(found.group(1), found.group(2)) if found else None
+        assert parse_marker(text) == expected, text

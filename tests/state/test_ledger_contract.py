@@ -8,6 +8,7 @@ refuses writes, and a migration's import gives the same records back.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def record(name: str, generation: int = 1, **changes: object) -> LedgerRecord:
         report='{"bucket":"r","key":"job-x/manifest.json"}',
         slot=None,
     )
-    return LedgerRecord(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)
 
 
 def test_a_record_comes_back_as_written(make: callable) -> None:  # type: ignore[valid-type]

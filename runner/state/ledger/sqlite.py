@@ -11,8 +11,12 @@ from pathlib import Path
 from runner.engine.db import connect_read_only
 from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
+from runner.spec.gcpause import collector_paused
 from runner.state.ledger import Observed
 from runner.state.records import LedgerRecord
+
+# JobStatus(value) goes through Enum's lookup machinery; 100,000 times it shows.
+_STATUSES = {status.value: status for status in JobStatus}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -90,25 +94,27 @@ class SqliteLedger:
             f"failed, created, terminated, immutable, staged, report, {newer} FROM jobs "
             "ORDER BY target, name, generation"
         )
-        return [
-            LedgerRecord(
-                target=r[0],
-                name=r[1],
-                generation=r[2],
-                job_id=r[3],
-                spec_hash=r[4],
-                status=JobStatus(r[5]),
-                counts=Counts(r[6], r[7], r[8]),
-                created=r[9],
-                terminated=r[10],
-                immutable=r[11],
-                staged=bool(r[12]),
-                report=r[13],
-                slot=r[14],
-                failure=Failure.from_json(r[15]),
-            )
-            for r in rows
-        ]
+        status = _STATUSES.__getitem__
+        with collector_paused():  # 100,000 records: see there
+            return [
+                LedgerRecord(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    status(r[5]),
+                    Counts(r[6], r[7], r[8]),
+                    r[9],
+                    r[10],
+                    r[11],
+                    bool(r[12]),
+                    r[13],
+                    r[14],
+                    Failure.from_json(r[15]) if r[15] else None,
+                )
+                for r in rows
+            ]
 
     def record(self, record: LedgerRecord) -> None:
         """Add a job (or refresh it, if its generation is known)."""
