@@ -26,7 +26,7 @@ from runner.stores.base import ATTRIBUTE_OPERATIONS, ObjectStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK = 256
+DEFAULT_CHUNK = 1024
 FLUSH_SECONDS = 0.25
 
 
@@ -49,9 +49,12 @@ class JobRunner:
         self.job = job
         self.task: TaskFunction = task_function(store, job.request.operation, workdir=workdir)
         # Slow tasks (a command per object) get small chunks, so that little work is
-        # pending in a thread's hands when the job pauses or the process dies.
-        slow = job.request.operation.invoke is not None or job.request.operation.copy_ is not None
-        self.chunk = max(1, min(chunk, 16 if slow else chunk))
+        # pending in a thread's hands when the job pauses or the process dies; copies
+        # (a file or a request each) middling ones, so that threads share the last of
+        # the job evenly; attribute writes large ones: each chunk is two commits.
+        operation = job.request.operation
+        size = 16 if operation.invoke is not None else 64 if operation.copy_ is not None else chunk
+        self.chunk = max(1, min(chunk, size))
         self._cursor = 0
         self._claim_lock = threading.Lock()
         self._stop = threading.Event()
@@ -61,9 +64,11 @@ class JobRunner:
         if job.request.operation.choice in ATTRIBUTE_OPERATIONS and store.attribute_threads:
             workers = min(workers, store.attribute_threads)
         self._threads = [
-            threading.Thread(target=self._loop, name=f"job-{job.id[:8]}-{i}", daemon=True)
+            threading.Thread(target=self._run, name=f"job-{job.id[:8]}-{i}", daemon=True)
             for i in range(max(1, workers))
         ]
+        self._live = len(self._threads)
+        self._live_lock = threading.Lock()
         for thread in self._threads:
             thread.start()
 
@@ -78,8 +83,8 @@ class JobRunner:
 
     @property
     def finished(self) -> bool:
-        """Whether every thread has exited."""
-        return not any(t.is_alive() for t in self._threads)
+        """Whether every thread is done with the job (it may still be returning)."""
+        return self._live == 0
 
     @property
     def exhausted(self) -> bool:
@@ -102,35 +107,39 @@ class JobRunner:
             self._cursor = rows[-1][0]
             return rows
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
         try:
-            while not self._stop.is_set():
+            self._loop()
+        finally:
+            with self._live_lock:
+                self._live -= 1
+            # The worker waits for this (else it looks again only after its poll interval,
+            # a quarter of a second of an idle Active job).
+            if self._on_progress is not None:
+                self._on_progress()
+
+    def _loop(self) -> None:
+        task, stopped, record = self.task, self._stop.is_set, self.engine.tasks.record
+        try:
+            while not stopped():
                 rows = self._claim()
                 if not rows:
                     return
                 index = 0
-                while index < len(rows) and not self._stop.is_set():
+                while index < len(rows) and not stopped():
                     results: list[TaskResult] = []
                     started = time.monotonic()
                     with self.store.session():
-                        while index < len(rows) and not self._stop.is_set():
+                        while index < len(rows) and not stopped():
                             seq, bucket, key, version = rows[index]
                             index += 1
-                            outcome = self.task(bucket, unquote(key), version)
-                            results.append(
-                                TaskResult(
-                                    seq,
-                                    outcome.succeeded,
-                                    outcome.http,
-                                    outcome.code,
-                                    outcome.message,
-                                )
-                            )
+                            outcome = task(bucket, unquote(key) if "%" in key else key, version)
+                            results.append(TaskResult(seq, *outcome))
                             # Slow tasks: record what is done now and then, so progress
                             # shows and a crash loses little.
                             if time.monotonic() - started > FLUSH_SECONDS:
                                 break
-                    if not self.engine.tasks.record(self.job.pk, self.job.id, results):
+                    if not record(self.job.pk, self.job.id, results):
                         self._stop.set()
                     if self._on_progress is not None:
                         self._on_progress()

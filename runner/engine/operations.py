@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from runner.spec.models import Operation
 from runner.stores.base import CopyOptions, ObjectStore, Retention, StoreError
@@ -23,9 +23,8 @@ INVOKE_TIMEOUT_SECONDS = 300.0
 _MAX_MESSAGE = 1024
 
 
-@dataclass(frozen=True)
-class TaskOutcome:
-    """A task's result as the report shows it."""
+class TaskOutcome(NamedTuple):
+    """A task's result as the report shows it (a tuple: one is made per task)."""
 
     succeeded: bool
     http: int

@@ -81,6 +81,8 @@ _SELECT = ", ".join(COLUMNS)
 _KEYED = ("key", *COLUMNS)
 
 Row = dict[str, Any]
+# One statement per attribute column, made once.
+_UPSERT: dict[str, str] = {}
 
 
 class _Buffer(threading.local):
@@ -130,8 +132,19 @@ class Sidecar:
         if buffer.depth == 0 and buffer.pending:
             pending, buffer.pending = buffer.pending, []
             with self.transaction() as conn:
-                for sql, params in pending:
-                    conn.execute(sql, params)
+                # A chunk of one operation is one statement many times: one executemany
+                # per run of the same statement, in order.
+                start = 0
+                while start < len(pending):
+                    sql = pending[start][0]
+                    end = start + 1
+                    while end < len(pending) and pending[end][0] == sql:
+                        end += 1
+                    if end - start == 1:
+                        conn.execute(sql, pending[start][1])
+                    else:
+                        conn.executemany(sql, [params for _, params in pending[start:end]])
+                    start = end
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -152,11 +165,13 @@ class Sidecar:
 
     def upsert(self, bucket: str, key: str, version: str, column: str, value: Any) -> None:
         """Set one attribute of one version (buffered as ``write``)."""
-        self.write(
-            f"INSERT INTO objects (bucket, key, version_id, {column}) VALUES (?, ?, ?, ?) "
-            f"ON CONFLICT (bucket, key, version_id) DO UPDATE SET {column} = excluded.{column}",
-            (bucket, key, version, value),
-        )
+        sql = _UPSERT.get(column)
+        if sql is None:
+            sql = _UPSERT[column] = (
+                f"INSERT INTO objects (bucket, key, version_id, {column}) VALUES (?, ?, ?, ?) "
+                f"ON CONFLICT (bucket, key, version_id) DO UPDATE SET {column} = excluded.{column}"
+            )
+        self.write(sql, (bucket, key, version, value))
 
     def set_versioning(self, bucket: str, on: bool) -> None:
         """Record a bucket; versioning once on stays on (as S3: it can only be suspended)."""

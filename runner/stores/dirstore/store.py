@@ -71,6 +71,7 @@ class DirStore:
         self._sidecar = Sidecar(side)
         self._versions = Versions(side / "versions", self._sidecar, self._folders)
         self._clock = clock
+        self._tags_encoded: tuple[dict[str, str], str | None] | None = None
 
     def session(self) -> AbstractContextManager[None]:
         """Buffer attribute writes made in the block; commit them once at its end."""
@@ -453,7 +454,11 @@ class DirStore:
     def put_tags(self, bucket: str, key: str, version_id: str | None, tags: dict[str, str]) -> None:
         """Replace the object's tag set."""
         version = self._version_for_update(bucket, key, version_id)
-        self._sidecar.upsert(bucket, key, version, "tags", _json_or_none(tags))
+        # A tag job puts the same tag set on every object: encode it once.
+        last = self._tags_encoded
+        if last is None or last[0] != tags:  # equal, not identical: a caller may reuse a dict
+            last = self._tags_encoded = (dict(tags), _json_or_none(tags))
+        self._sidecar.upsert(bucket, key, version, "tags", last[1])
 
     def delete_tags(self, bucket: str, key: str, version_id: str | None = None) -> None:
         """Remove the object's tags."""
