@@ -5,12 +5,12 @@ Run by hand from the repository root::
     .venv/bin/python bench/state.py            # appends to bench/RESULTS.md
     .venv/bin/python bench/state.py --no-record
 
-A pass that creates N jobs writes twice per job: the record (a conditional PUT of the
-whole ledger.json) and the history entry (a conditional PUT of that month's history
-document). Measured for ledgers that already hold 0, 1,000 and 10,000 records (and as
-many history entries, this month): the time per write, the time to read the ledger
-(one GET, parsed), and ledger.json's size. No target in issue 9; the
-numbers say how large a single project's bucket ledger can grow before a pass slows.
+A pass that creates N jobs writes twice per job: the record (a conditional PUT of its
+shard) and the history entry (a conditional PUT of that month's history document).
+Measured for ledgers that already hold 0, 1,000, 10,000 and 50,000 records (and as many
+history entries, this month): the time per record write and per history entry, the time
+to read the ledger cold and warm, the number of shards and the largest. Goal (issue
+17.5): ms per record write at 50,000 within 2x of at 1,000.
 """
 
 from __future__ import annotations
@@ -71,23 +71,31 @@ def run(endpoint: str, existing: int) -> dict[str, float]:
             ],
         )
     started = time.perf_counter()
-    for i in range(WRITES // 2):
-        record = _record(existing + i)
-        ledger.record(record)
-        ledger.note("prod", record.name, "create", record.job_id, "new spec")
+    S3Ledger(client, bucket, "team/ledger.json").records()  # another process: nothing cached
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    for i in range(WRITES):
+        ledger.record(_record(existing + i))
     write = (time.perf_counter() - started) / WRITES
+    started = time.perf_counter()
+    for i in range(WRITES):
+        ledger.note("prod", f"job-{existing + i:05d}", "create", None, "new spec")
+    note = (time.perf_counter() - started) / WRITES
     started = time.perf_counter()
     reads = 5
     for _ in range(reads):
         ledger.records()
     read = (time.perf_counter() - started) / reads
-    size = client.head_object(Bucket=bucket, Key="team/ledger.json")["ContentLength"]
+    shards = client.list_objects_v2(Bucket=bucket, Prefix="team/ledger.json.d/").get("Contents", [])
     client.close()
     return {
         "existing": existing,
         "write_ms": write * 1000,
+        "note_ms": note * 1000,
+        "cold_read_ms": cold * 1000,
         "read_ms": read * 1000,
-        "kib": size / 1024,
+        "shards": len(shards),
+        "kib": max((o["Size"] for o in shards), default=0) / 1024,
     }
 
 
@@ -97,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as data, seaweedfs(Path(data)) as endpoint:
-        for existing in (0, 1_000, 10_000):
+        for existing in (0, 1_000, 10_000, 50_000):
             rows.append(run(endpoint, existing))
             print(rows[-1])
     if args.no_record:
@@ -106,14 +114,18 @@ def main() -> None:
     lines = [
         f"\n## state.py — {stamp}\n",
         f"Machine: {machine()}. SeaweedFS (`weed mini`) on loopback on the same cores. "
-        f"{WRITES} conditional writes (record + history entry per job) onto a ledger that "
-        "already holds N records and N history entries.\n",
-        "| records before | ms per write | ms per read (GET + parse) | ledger.json KiB |",
-        "|---:|---:|---:|---:|",
+        f"{WRITES} record writes and {WRITES} history entries onto a ledger that already "
+        "holds N records and N history entries (this month's); reads: in a process that has "
+        "read nothing (cold: lists the shards, GETs all), and again in the same (warm: GETs "
+        "only shards whose ETag changed).\n",
+        "| records before | ms per record write | ms per history entry | cold read ms "
+        "| warm read ms | shards | largest shard KiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {int(row['existing']):,} | {row['write_ms']:.1f} | {row['read_ms']:.1f} | "
+            f"| {int(row['existing']):,} | {row['write_ms']:.1f} | {row['note_ms']:.1f} | "
+            f"{row['cold_read_ms']:.0f} | {row['read_ms']:.1f} | {int(row['shards'])} | "
             f"{row['kib']:,.0f} |"
         )
     with open(REPO / "bench" / "RESULTS.md", "a", encoding="utf-8") as out:

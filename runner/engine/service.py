@@ -36,8 +36,8 @@ from runner.jobs.models import (
     JobDetail,
     JobPage,
     JobRequest,
-    JobSummary,
-    Progress,
+    ListedJob,
+    ListedProgress,
 )
 from runner.jobs.status import CANCELLABLE, JobStatus
 
@@ -65,6 +65,7 @@ class JobRow:
     failed: int
 
 
+_STATUSES = {status.value: status for status in JobStatus}
 _JOB_COLUMNS = (
     "pk, id, status, priority, description, operation, created, terminated, total, succeeded, "
     "failed, active_seconds, active_since"
@@ -137,7 +138,7 @@ class Engine:
         ).fetchone()
         if row is None or self._expired(row[7]):
             raise NotFound(f"No such job: {job_id}")
-        summary = self._summary(row)
+        summary = self._listed(row).summary()
         request = json.loads(row[13])
         reasons = json.loads(row[15]) if row[15] else []
         return JobDetail(
@@ -162,6 +163,25 @@ class Engine:
         job_id: str | None = None,
     ) -> JobPage:
         """One page of jobs, newest first, filtered as the seed's console filters."""
+        jobs, token = self.list_page(
+            statuses=statuses,
+            next_token=next_token,
+            max_results=max_results,
+            description=description,
+            job_id=job_id,
+        )
+        return JobPage(jobs=[job.summary() for job in jobs], next_token=token)
+
+    def list_page(
+        self,
+        *,
+        statuses: Sequence[JobStatus | str] = (),
+        next_token: str | None = None,
+        max_results: int = MAX_PAGE,
+        description: str | None = None,
+        job_id: str | None = None,
+    ) -> tuple[list[ListedJob], str | None]:
+        """``list_jobs`` as plain values and the next token (the served ListJobs' path)."""
         if not 1 <= max_results <= MAX_PAGE:
             raise BadRequest(f"maxResults must be between 1 and {MAX_PAGE}")
         wanted = [JobStatus(s).value for s in statuses]
@@ -191,7 +211,7 @@ class Engine:
         more = len(rows) > max_results
         rows = rows[:max_results]
         token = self._encode_token(rows[-1][0]) if more and rows else None
-        return JobPage(jobs=[self._summary(r) for r in rows], next_token=token)
+        return [self._listed(r) for r in rows], token
 
     def update_job_priority(self, job_id: str, priority: int) -> int:
         """Change a job's priority; it takes effect at the worker's next scheduling pass."""
@@ -251,22 +271,19 @@ class Engine:
     def _expired(self, terminated: float | None) -> bool:
         return terminated is not None and terminated < self.clock() - RETENTION_SECONDS
 
-    def _summary(self, row: Sequence[Any]) -> JobSummary:
-        status = JobStatus(row[2])
+    def _listed(self, row: Sequence[Any]) -> ListedJob:
         elapsed = float(row[11])
         if row[12] is not None:
             elapsed += max(0.0, self.clock() - float(row[12]))
-        return JobSummary(
-            job_id=row[1],
-            status=status,
-            priority=row[3],
-            description=row[4],
-            operation=row[5],
-            created_at=datetime.fromtimestamp(row[6], UTC),
-            terminated_at=_dt(row[7]),
-            progress=Progress(
-                total=row[8], succeeded=row[9], failed=row[10], elapsed_seconds=round(elapsed, 3)
-            ),
+        return ListedJob(
+            row[1],
+            _STATUSES[row[2]],
+            row[3],
+            row[4],
+            row[5],
+            ListedProgress(row[8], row[9], row[10], round(elapsed, 3)),
+            datetime.fromtimestamp(row[6], UTC),
+            _dt(row[7]),
         )
 
     def _status_for_update(self, conn: sqlite3.Connection, job_id: str) -> JobStatus:

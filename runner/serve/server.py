@@ -177,7 +177,8 @@ class EngineApi:
         if unknown:
             raise ApiError(400, "InvalidRequestException", f"unknown job status {unknown[0]!r}")
         try:
-            page = self.backend.list_jobs(
+            # Plain values, not the JobSummary models: a 1,000-job page is the hot path.
+            jobs, token = self.backend.engine.list_page(
                 statuses=statuses,
                 next_token=query["nextToken"][0] if query.get("nextToken") else None,
                 max_results=size or 1000,
@@ -185,7 +186,7 @@ class EngineApi:
         except BadRequest as exc:
             code = "InvalidNextTokenException" if "token" in exc.message.lower() else None
             raise ApiError(400, code or "InvalidRequestException", exc.message) from None
-        return list_jobs_document(page.jobs, page.next_token)
+        return list_jobs_document(jobs, token)
 
     def _store_tags(self, job_id: str, tags: list[dict[str, str]]) -> None:
         with self.backend.engine.db.write() as conn:

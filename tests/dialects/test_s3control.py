@@ -112,7 +112,7 @@ def test_list_pages_are_written_as_the_generic_writer_writes_them(
     from datetime import UTC, datetime
 
     from runner.dialects.s3control import list_jobs_document, list_member
-    from runner.jobs.models import JobSummary, Progress
+    from runner.jobs.models import JobSummary, ListedJob, ListedProgress, Progress
     from runner.jobs.status import JobStatus
 
     summaries = [
@@ -132,3 +132,18 @@ def test_list_pages_are_written_as_the_generic_writer_writes_them(
         "ListJobsResult", {"Jobs": [list_member(j) for j in summaries], "NextToken": token}
     )
     assert list_jobs_document(summaries, token) == generic
+    listed = [
+        ListedJob(
+            j.job_id,
+            j.status,
+            j.priority,
+            j.description,
+            j.operation,
+            ListedProgress(*j.progress.model_dump().values()),
+            j.created_at,
+            j.terminated_at,
+        )
+        for j in summaries
+    ]
+    assert list_jobs_document(listed, token) == generic  # the served path's plain values
+    assert [j.summary() for j in listed] == summaries

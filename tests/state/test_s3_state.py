@@ -49,7 +49,7 @@ def test_records_survive_a_lost_race(bucket: tuple[Any, str]) -> None:
     first.record(_record("b"))  # ... which this write makes stale
     second.record(_record("c"))  # loses the race, reads again, adds c to a and b
     assert [r.name for r in first.records()] == ["a", "b", "c"]
-    assert first.document()["serial"] == 3
+    assert first.serial() == 3
 
 
 def test_many_writers_lose_nothing(bucket: tuple[Any, str]) -> None:
@@ -69,7 +69,80 @@ def test_many_writers_lose_nothing(bucket: tuple[Any, str]) -> None:
     records = ledgers[0].records()
     assert len(records) == 20
     assert len(ledgers[0].history()) == 20
-    assert ledgers[0].document()["serial"] == 20  # the records; history has its own documents
+    assert ledgers[0].serial() == 20  # the records; history has its own documents
+
+
+def test_writers_racing_on_one_shard_lose_nothing(bucket: tuple[Any, str]) -> None:
+    """Every record of one job lives in one shard: four writers race on it."""
+    client, name = bucket
+    ledgers = [S3Ledger(client, name, "team/ledger.json") for _ in range(4)]
+    shard = ledgers[0].shard_of("local", "shared")
+
+    def write(ledger: S3Ledger, index: int) -> None:
+        for generation in range(1, 6):
+            ledger.record(_record("shared", index * 5 + generation))
+
+    threads = [threading.Thread(target=write, args=(ledger, i)) for i, ledger in enumerate(ledgers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.generation for r in ledgers[0].records()) == list(range(1, 21))
+    listed = client.list_objects_v2(Bucket=name, Prefix="team/ledger.json.d/")["Contents"]
+    assert [o["Key"] for o in listed] == [shard]  # one job, one shard
+    assert ledgers[0].serial() == 20
+
+
+def test_a_write_rewrites_one_shard_not_the_ledger(bucket: tuple[Any, str]) -> None:
+    client, name = bucket
+    ledger = S3Ledger(client, name, "team/ledger.json")
+    ledger.import_all([_record(f"job{i}") for i in range(300)], [])
+    sizes = {
+        o["Key"]: o["Size"] for o in client.list_objects_v2(Bucket=name, Prefix="team/")["Contents"]
+    }
+    ledger.record(_record("job7", 2))
+    after = {
+        o["Key"]: o["Size"] for o in client.list_objects_v2(Bucket=name, Prefix="team/")["Contents"]
+    }
+    changed = [k for k in after if after[k] != sizes.get(k)]
+    assert changed == [ledger.shard_of("local", "job7")]
+    assert max(after.values()) < 5_000  # a shard holds a few records, not 300
+    assert len(ledger.records()) == 301
+
+
+def test_a_ledger_of_the_old_layout_is_read_and_changed_without_loss(
+    bucket: tuple[Any, str],
+) -> None:
+    """Records written into ledger.json by an older batchctl stay readable; a change to one
+    goes to its shard, with the rest of its job; ledger.json is not rewritten."""
+    import json
+
+    from runner.state.ledger.bucket import FORMAT, record_json
+
+    client, name = bucket
+    old = [_record("a", 1), _record("a", 2), _record("b")]
+    document = {
+        "format": FORMAT,
+        "lineage": "L",
+        "serial": 3,
+        "records": [record_json(r, 1.0) for r in old],
+    }
+    client.put_object(Bucket=name, Key="l/ledger.json", Body=json.dumps(document).encode())
+    ledger = S3Ledger(client, name, "l/ledger.json")
+    assert [(r.name, r.generation) for r in ledger.records()] == [("a", 1), ("a", 2), ("b", 1)]
+    ledger.refresh([("job-a-2", JobStatus.ACTIVE, Counts(10, 4, 1), None)])
+    ledger.refresh([("job-a-2", JobStatus.ACTIVE, Counts(10, 4, 1), None)])  # nothing new
+    assert ledger.serial() == 3 + 1
+    fresh = S3Ledger(client, name, "l/ledger.json")
+    by = {(r.name, r.generation): r for r in fresh.records()}
+    assert by[("a", 2)].counts == Counts(10, 4, 1)
+    assert set(by) == {("a", 1), ("a", 2), ("b", 1)}
+    shard = json.loads(
+        client.get_object(Bucket=name, Key=fresh.shard_of("local", "a"))["Body"].read()
+    )
+    assert sorted(r["generation"] for r in shard["records"]) == [1, 2]  # the job, whole
+    root = json.loads(client.get_object(Bucket=name, Key="l/ledger.json")["Body"].read())
+    assert root == document  # never rewritten
 
 
 def test_refresh_upsert_and_history(bucket: tuple[Any, str]) -> None:
@@ -77,9 +150,9 @@ def test_refresh_upsert_and_history(bucket: tuple[Any, str]) -> None:
     ledger = S3Ledger(client, name, "l/ledger.json")
     ledger.record(_record("a"))
     ledger.refresh([("job-a-1", JobStatus.ACTIVE, Counts(10, 4, 1), None)])
-    serial = ledger.document()["serial"]
+    serial = ledger.serial()
     ledger.refresh([("job-a-1", JobStatus.ACTIVE, Counts(10, 4, 1), None)])
-    assert ledger.document()["serial"] == serial  # nothing new: nothing written
+    assert ledger.serial() == serial  # nothing new: nothing written
     ledger.refresh([("job-a-1", JobStatus.COMPLETE, Counts(10, 9, 1), 2000.0)])
     ledger.refresh([("job-a-1", JobStatus.ACTIVE, Counts(10, 1, 1), None)])  # final stays final
     (record,) = ledger.records()

@@ -112,12 +112,12 @@ def test_state_from_batchctl_yaml_unlock_and_errors(
     # a read-only plan neither waits for the lock nor writes the ledger
     from runner.state.ledger.bucket import S3Ledger
 
-    serial = S3Ledger(client, bucket, "p/ledger.json").document()["serial"]
+    serial = S3Ledger(client, bucket, "p/ledger.json").serial()
     assert main(["plan", "--no-lock"]) == 0
     assert "0 to create" in capsys.readouterr().out
     assert main(["status", "--no-lock"]) == 0
     capsys.readouterr()
-    assert S3Ledger(client, bucket, "p/ledger.json").document()["serial"] == serial
+    assert S3Ledger(client, bucket, "p/ledger.json").serial() == serial
     assert main(["state", "unlock", "wrong-id"]) == 1
     assert f"has ID {stuck.lock_id}, not wrong-id" in capsys.readouterr().err
     assert main(["state", "unlock", str(stuck.lock_id)]) == 0
