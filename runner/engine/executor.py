@@ -61,7 +61,9 @@ class JobRunner:
         self._exhausted = False
         self._on_progress = on_progress
         self.error: BaseException | None = None
-        if job.request.operation.choice in ATTRIBUTE_OPERATIONS and store.attribute_threads:
+        # Attribute writes let the store look up the chunk's versions at once (session).
+        self._read_ahead = job.request.operation.choice in ATTRIBUTE_OPERATIONS
+        if self._read_ahead and store.attribute_threads:
             workers = min(workers, store.attribute_threads)
         self._threads = [
             threading.Thread(target=self._run, name=f"job-{job.id[:8]}-{i}", daemon=True)
@@ -129,7 +131,12 @@ class JobRunner:
                 while index < len(rows) and not stopped():
                     results: list[TaskResult] = []
                     started = time.monotonic()
-                    with self.store.session():
+                    ahead = [
+                        (b, unquote(k) if "%" in k else k)
+                        for _, b, k, v in rows[index:]
+                        if v is None
+                    ]
+                    with self.store.session(ahead):
                         while index < len(rows) and not stopped():
                             seq, bucket, key, version = rows[index]
                             index += 1

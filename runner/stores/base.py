@@ -10,7 +10,7 @@ notion return a no-op context.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -125,8 +125,11 @@ class ObjectStore(Protocol):
     # on this store; None means the target's `workers`.
     attribute_threads: int | None
 
-    def session(self) -> AbstractContextManager[None]:
-        """Group the writes made inside the block (the dir store commits them once)."""
+    def session(self, objects: Sequence[tuple[str, str]] = ()) -> AbstractContextManager[None]:
+        """Group the writes made inside the block (the dir store commits them once).
+
+        ``objects``, (bucket, key) pairs the block will act on, let a store read ahead.
+        """
         ...
 
     def bucket_exists(self, bucket: str) -> bool:

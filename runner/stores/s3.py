@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO, TypeVar, cast
@@ -163,7 +163,7 @@ class S3ObjectStore:
         except (ClientError, BotoCoreError) as exc:
             raise _store_error(exc) from exc
 
-    def session(self) -> AbstractContextManager[None]:
+    def session(self, objects: Sequence[tuple[str, str]] = ()) -> AbstractContextManager[None]:
         """Nothing to group: every S3 call stands alone."""
         return contextlib.nullcontext()
 

@@ -122,3 +122,43 @@ def test_a_store_from_before_encryption_opens(tmp_path: Path) -> None:
     reopened.copy("b", "k", None, "b", "k2", CopyOptions(encryption="AES256"))
     assert reopened.head("b", "k2").encryption == "AES256"
     reopened.close()
+
+
+def test_a_read_ahead_session_writes_to_the_versions_a_lookup_would(tmp_path: Path) -> None:
+    """session(objects) looks up the latest versions at once; every answer must be the one
+    a lookup per object gives: delete markers refused, missing files refused, and what a
+    data write in the block changes not served from the read-ahead."""
+    store = DirStore(tmp_path / "objects")
+    store.create_bucket("v", versioning=True)
+    store.create_bucket("b")
+    store.put("v", "gone", b"x")
+    store.delete("v", "gone")  # a delete marker is the latest
+    first = store.put("v", "kept", b"1")
+    old = store.put("v", "other", b"1")
+    store.put("b", "plain", b"p")
+    (tmp_path / "objects" / "b" / "by-hand").write_bytes(b"h")  # a file with no row
+    objects = [("v", "gone"), ("v", "kept"), ("v", "other"), ("b", "plain"), ("b", "by-hand")]
+    objects.append(("b", "none"))
+    with store.session(objects):
+        new = store.put("v", "other", b"2")  # a new latest before its read-ahead is used
+        store.put_tags("v", "other", None, {"t": "new"})
+        with pytest.raises(StoreError) as raised:
+            store.put_tags("v", "gone", None, {"t": "1"})
+        assert raised.value.code == "NoSuchKey"
+        store.put_tags("v", "kept", None, {"t": "1"})
+        store.put_tags("b", "plain", None, {"t": "1"})
+        store.put_tags("b", "by-hand", None, {"t": "1"})
+        with pytest.raises(StoreError) as raised:
+            store.put_tags("b", "none", None, {"t": "1"})
+        assert raised.value.code == "NoSuchKey"
+        second = store.put("v", "kept", b"2")  # a new latest: the read-ahead is dropped
+        store.put_tags("v", "kept", None, {"t": "2"})
+    assert store.get_tags("v", "kept") == {"t": "2"}
+    assert store.get_tags("v", "kept", first.version_id) == {"t": "1"}
+    assert second.version_id != first.version_id
+    assert store.get_tags("v", "other") == {"t": "new"}
+    assert store.get_tags("v", "other", new.version_id) == {"t": "new"}
+    assert store.get_tags("v", "other", old.version_id) == {}
+    assert store.get_tags("b", "plain") == {"t": "1"}
+    assert store.get_tags("b", "by-hand") == {"t": "1"}
+    store.close()

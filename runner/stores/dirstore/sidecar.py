@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from sqlite3 import Connection
 from typing import Any
@@ -171,7 +171,11 @@ class Sidecar:
                 f"INSERT INTO objects (bucket, key, version_id, {column}) VALUES (?, ?, ?, ?) "
                 f"ON CONFLICT (bucket, key, version_id) DO UPDATE SET {column} = excluded.{column}"
             )
-        self.write(sql, (bucket, key, version, value))
+        buffer = self._buffer  # write(), inlined: this runs once per task of a tag job
+        if buffer.depth:
+            buffer.pending.append((sql, (bucket, key, version, value)))
+        else:
+            self.write(sql, (bucket, key, version, value))
 
     def set_versioning(self, bucket: str, on: bool) -> None:
         """Record a bucket; versioning once on stays on (as S3: it can only be suspended)."""
@@ -202,8 +206,8 @@ class Sidecar:
 
     def latest(self, bucket: str, key: str) -> tuple[str, bool] | None:
         """The latest version's id and whether it is a delete marker; the lean read."""
-        found = (
-            self.conn()
+        found: tuple[str, int] | None = (
+            self._connections.get()
             .execute(
                 "SELECT version_id, delete_marker FROM objects WHERE bucket=? AND key=? "
                 "AND is_latest=1",
@@ -211,7 +215,27 @@ class Sidecar:
             )
             .fetchone()
         )
-        return None if found is None else (str(found[0]), bool(found[1]))
+        return None if found is None else (found[0], bool(found[1]))
+
+    def latest_of(
+        self, objects: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, bool] | None]:
+        """``latest`` of many objects at once: every one asked for, None where no row."""
+        found: dict[tuple[str, str], tuple[str, bool] | None] = dict.fromkeys(objects)
+        by_bucket: dict[str, list[str]] = {}
+        for bucket, key in found:
+            by_bucket.setdefault(bucket, []).append(key)
+        conn = self._connections.get()
+        for bucket, keys in by_bucket.items():
+            for start in range(0, len(keys), 500):  # SQLite's bound on parameters
+                part = keys[start : start + 500]
+                for key, version, marker in conn.execute(
+                    "SELECT key, version_id, delete_marker FROM objects WHERE bucket=? "
+                    f"AND is_latest=1 AND key IN ({','.join('?' * len(part))})",
+                    (bucket, *part),
+                ):
+                    found[(bucket, key)] = (version, bool(marker))
+        return found
 
     def latest_rows(self, bucket: str, keys: Iterable[str]) -> dict[str, Row]:
         """The latest rows of ``keys`` (at most a few hundred), by key."""

@@ -9,9 +9,10 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,10 +73,27 @@ class DirStore:
         self._versions = Versions(side / "versions", self._sidecar, self._folders)
         self._clock = clock
         self._tags_encoded: tuple[dict[str, str], str | None] | None = None
+        # This thread's read-ahead of latest versions (see session); a data write drops it,
+        # and each entry serves once.
+        self._ahead = threading.local()
 
-    def session(self) -> AbstractContextManager[None]:
-        """Buffer attribute writes made in the block; commit them once at its end."""
-        return self._sidecar.session()
+    def session(self, objects: Sequence[tuple[str, str]] = ()) -> AbstractContextManager[None]:
+        """Buffer attribute writes made in the block; commit them once at its end.
+
+        The latest versions of ``objects`` are looked up at once, for the attribute writes
+        of the block (one query a chunk instead of one a task).
+        """
+        return self._session(objects)
+
+    @contextlib.contextmanager
+    def _session(self, objects: Sequence[tuple[str, str]]) -> Iterator[None]:
+        with self._sidecar.session():
+            if objects:
+                self._ahead.known = self._sidecar.latest_of(objects)
+            try:
+                yield
+            finally:
+                self._ahead.known = None
 
     def close(self) -> None:
         """Close every thread's connection to the sidecar."""
@@ -116,7 +134,13 @@ class DirStore:
         if version_id is not None:
             return self._resolve(bucket, key, version_id)[0]
         path = self._folders.path(bucket, key)
-        found = self._sidecar.latest(bucket, key)
+        known: dict[tuple[str, str], tuple[str, bool] | None] | None = getattr(
+            self._ahead, "known", None
+        )
+        if known is not None and (bucket, key) in known:
+            found = known.pop((bucket, key))
+        else:
+            found = self._sidecar.latest(bucket, key)
         if found is not None and found[1]:
             raise no_such_key(bucket, key)
         if stat_file(path) is None:
@@ -260,6 +284,7 @@ class DirStore:
 
     def _install(self, bucket: str, key: str, tmp: Path, attrs: dict[str, Any]) -> ObjectInfo:
         """Make ``tmp`` the current version of ``key``, keeping or refusing the old one."""
+        self._ahead.known = None  # versions change: what was read ahead may be stale
         path = self._folders.path(bucket, key, create_dirs=True)
         if not self._sidecar.versioning(bucket):
             return self._install_unversioned(bucket, key, path, tmp, attrs)
@@ -401,6 +426,7 @@ class DirStore:
 
     def delete(self, bucket: str, key: str, version_id: str | None = None) -> None:
         """Delete; a missing object is not an error (as S3), so a retried task succeeds."""
+        self._ahead.known = None  # versions change: what was read ahead may be stale
         path = self._folders.path(bucket, key)
         versioned = self._sidecar.versioning(bucket)
         if version_id is None and versioned:
