@@ -44,11 +44,12 @@ def test_records_survive_a_lost_race(bucket: tuple[Any, str]) -> None:
     client, name = bucket
     first = S3Ledger(client, name, "team/ledger.json")
     second = S3Ledger(client, name, "team/ledger.json")
-    first.record(_record("a"))
-    assert [r.name for r in second.records()] == ["a"]  # second now holds the ETag of "a"
-    first.record(_record("b"))  # ... which this write makes stale
-    second.record(_record("c"))  # loses the race, reads again, adds c to a and b
-    assert [r.name for r in first.records()] == ["a", "b", "c"]
+    # Three generations of one job: one shard, so the writes do race.
+    first.record(_record("a", 1))
+    assert [r.generation for r in second.records()] == [1]  # second holds the shard's ETag
+    first.record(_record("a", 2))  # ... which this write makes stale
+    second.record(_record("a", 3))  # loses the race, reads again, adds 3 to 1 and 2
+    assert [r.generation for r in first.records()] == [1, 2, 3]
     assert first.serial() == 3
 
 
