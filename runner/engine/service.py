@@ -39,7 +39,7 @@ from runner.jobs.models import (
     ListedJob,
     ListedProgress,
 )
-from runner.jobs.status import CANCELLABLE, JobStatus
+from runner.jobs.status import BY_VALUE, CANCELLABLE, JobStatus
 
 RETENTION_SECONDS = 90 * 86400
 MAX_PAGE = 1000
@@ -65,7 +65,6 @@ class JobRow:
     failed: int
 
 
-_STATUSES = {status.value: status for status in JobStatus}
 _JOB_COLUMNS = (
     "pk, id, status, priority, description, operation, created, terminated, total, succeeded, "
     "failed, active_seconds, active_since"
@@ -277,7 +276,7 @@ class Engine:
             elapsed += max(0.0, self.clock() - float(row[12]))
         return ListedJob(
             row[1],
-            _STATUSES[row[2]],
+            BY_VALUE[row[2]],
             row[3],
             row[4],
             row[5],

@@ -43,3 +43,6 @@ CANCELLABLE = frozenset(
         JobStatus.CANCELLING,
     }
 )
+
+# JobStatus(value) goes through Enum's lookup machinery; reading 100,000 rows, it shows.
+BY_VALUE: dict[str, JobStatus] = {status.value: status for status in JobStatus}

@@ -10,13 +10,10 @@ from pathlib import Path
 
 from runner.engine.db import connect_read_only
 from runner.jobs.progress import Counts, Failure
-from runner.jobs.status import JobStatus
+from runner.jobs.status import BY_VALUE, JobStatus
 from runner.spec.gcpause import collector_paused
 from runner.state.ledger import Observed
 from runner.state.records import LedgerRecord
-
-# JobStatus(value) goes through Enum's lookup machinery; 100,000 times it shows.
-_STATUSES = {status.value: status for status in JobStatus}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -94,7 +91,7 @@ class SqliteLedger:
             f"failed, created, terminated, immutable, staged, report, {newer} FROM jobs "
             "ORDER BY target, name, generation"
         )
-        status = _STATUSES.__getitem__
+        status = BY_VALUE.__getitem__
         with collector_paused():  # 100,000 records: see there
             return [
                 LedgerRecord(
