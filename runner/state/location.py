@@ -117,6 +117,7 @@ def s3_client(location: S3State) -> Any:
     import boto3
     from botocore.config import Config
 
+    from runner.state.ledger.bucket import READ_THREADS
     from runner.stores.s3 import addressing_style
 
     session = boto3.Session(profile_name=location.profile) if location.profile else boto3.Session()
@@ -129,6 +130,9 @@ def s3_client(location: S3State) -> Any:
             s3={"addressing_style": addressing_style(location.endpoint_url)},
             connect_timeout=10,
             read_timeout=60,
+            # The ledger reads its shards READ_THREADS at a time; botocore's default pool
+            # of 10 would open and discard connections (and warn) on every cold read.
+            max_pool_connections=READ_THREADS + 4,
         ),
     )
 
