@@ -109,6 +109,12 @@ class JobRunner:
             self._cursor = rows[-1][0]
             return rows
 
+    def _latest_of(self, rows: list[tuple[int, str, str, str | None]]) -> list[tuple[str, str]]:
+        """The objects whose latest version the store may look up at once (session)."""
+        if not self._read_ahead:
+            return []
+        return [(bucket, _key(key)) for _, bucket, key, version in rows if version is None]
+
     def _run(self) -> None:
         try:
             self._loop()
@@ -131,16 +137,11 @@ class JobRunner:
                 while index < len(rows) and not stopped():
                     results: list[TaskResult] = []
                     started = time.monotonic()
-                    ahead = [
-                        (b, unquote(k) if "%" in k else k)
-                        for _, b, k, v in rows[index:]
-                        if v is None
-                    ]
-                    with self.store.session(ahead):
+                    with self.store.session(self._latest_of(rows[index:])):
                         while index < len(rows) and not stopped():
                             seq, bucket, key, version = rows[index]
                             index += 1
-                            outcome = task(bucket, unquote(key) if "%" in key else key, version)
+                            outcome = task(bucket, _key(key), version)
                             results.append(TaskResult(seq, *outcome))
                             # Slow tasks: record what is done now and then, so progress
                             # shows and a crash loses little.
@@ -159,3 +160,8 @@ class JobRunner:
             log.exception("job %s: worker thread failed", self.job.id)
             self.error = exc
             self._stop.set()
+
+
+def _key(manifest_key: str) -> str:
+    """A task's key as the store knows it (manifests URL-encode keys)."""
+    return unquote(manifest_key) if "%" in manifest_key else manifest_key
