@@ -146,6 +146,19 @@ def test_a_ledger_of_the_old_layout_is_read_and_changed_without_loss(
     assert root == document  # never rewritten
 
 
+def test_a_refresh_after_a_record_reaches_every_shard(bucket: tuple[Any, str]) -> None:
+    """A ledger that has only written one record has read only that shard: a refresh of a
+    job in another shard must still be stored."""
+    client, name = bucket
+    S3Ledger(client, name, "l/ledger.json").record(_record("x"))
+    ledger = S3Ledger(client, name, "l/ledger.json")
+    ledger.record(_record("y"))
+    assert ledger.shard_of("local", "x") != ledger.shard_of("local", "y")
+    ledger.refresh([("job-x-1", JobStatus.ACTIVE, Counts(10, 4, 1), None)])
+    by = {r.name: r for r in S3Ledger(client, name, "l/ledger.json").records()}
+    assert (by["x"].status, by["x"].counts) == (JobStatus.ACTIVE, Counts(10, 4, 1))
+
+
 def test_refresh_upsert_and_history(bucket: tuple[Any, str]) -> None:
     client, name = bucket
     ledger = S3Ledger(client, name, "l/ledger.json")

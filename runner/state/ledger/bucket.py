@@ -152,6 +152,7 @@ class S3Ledger:
         self.base = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
         self.shards = f"{key}.d/"
         self._docs: dict[str, tuple[dict[str, Any], str | None]] = {}
+        self._shards_listed = False  # _docs holds every shard (as of the last listing)
 
     def shard_of(self, target: str, name: str) -> str:
         """The key of the shard that holds the records of job ``name`` on ``target``."""
@@ -325,6 +326,7 @@ class S3Ledger:
             token = answer.get("NextContinuationToken")
             if not token:
                 break
+        self._shards_listed = True
         for key in [k for k in self._docs if k.startswith(self.shards) and k not in listed]:
             del self._docs[key]  # set aside by someone (retire): forget it
         stale = [k for k, etag in listed.items() if self._docs.get(k, ({}, None))[1] != etag]
@@ -365,8 +367,8 @@ class S3Ledger:
         """Store the status and counts just observed: one write per shard that changed
         (final records stay)."""
         by_id = {job_id: (s, c, t) for job_id, s, c, t in updates}
-        if self.key not in self._docs:
-            self._current()
+        if self.key not in self._docs or not self._shards_listed:
+            self._current()  # a record() alone reads only its own shard
         jobs: set[tuple[str, str]] = set()
         for r in self._held().values():
             seen = by_id.get(r["jobId"])
@@ -470,6 +472,7 @@ class S3Ledger:
             except (ClientError, BotoCoreError) as exc:
                 raise StateError(f"cannot move {self._where(key)} aside: {exc}") from exc
         self._docs.clear()
+        self._shards_listed = False
         return f"s3://{self.bucket}/{target}"
 
     def close(self) -> None:
