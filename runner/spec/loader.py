@@ -113,22 +113,24 @@ CREDENTIALS_HINT = (
 
 
 _CREDENTIAL = re.compile("|".join(map(re.escape, _CREDENTIAL_WORDS)))
-# Keys repeat across specs (apiVersion, kind, …): each is judged once. Bounded, since
-# user data (tags, labels) brings keys of its own.
-_judged: dict[str, bool] = {}
-
-
+# Keys already judged harmless: they repeat across specs (apiVersion, kind, …), so a
+# document's keys are judged once each. Bounded, since user data brings keys of its own.
 _harmless: set[str] = set()
+_HARMLESS_MAX = 100_000
 
 
 def _looks_like_credential(key: str) -> bool:
-    found = _judged.get(key)
-    if found is None:
-        found = _CREDENTIAL.search(key.lower().replace("-", "").replace("_", "")) is not None
-        if len(_judged) < 100_000:
-            _judged[key] = found
-            if not found:
-                _harmless.add(key)
+    return _CREDENTIAL.search(key.lower().replace("-", "").replace("_", "")) is not None
+
+
+def _any_credential(keys: set[str]) -> bool:
+    """Whether any of ``keys`` looks like a credential (judging each new key once)."""
+    found = False
+    for key in keys - _harmless:
+        if _looks_like_credential(key):
+            found = True
+        elif len(_harmless) < _HARMLESS_MAX:
+            _harmless.add(key)
     return found
 
 
@@ -215,7 +217,7 @@ def _load_document(doc: YamlDocument, result: SpecSet) -> None:
             doc.error(("kind",), f"unknown kind {kind!r} (expected BatchJob or Target)")
         )
         usable = False
-    if any(_looks_like_credential(key) for key in doc.keys - _harmless):
+    if _any_credential(doc.keys):
         data = _strip_credentials(data, (), doc, result.errors)
     cleaned = data
     if not usable or model is None:
