@@ -10,30 +10,62 @@ command is reported as a bug, without a traceback unless ``BATCHCTL_DEBUG`` is s
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 
 import typer
 
-from runner.cli import demo as _demo
-
-# Command modules register themselves on `app` when imported.
-from runner.cli import engine as _engine
 from runner.cli import exitcodes
-from runner.cli import jobs as _jobs
-from runner.cli import reconcile as _reconcile
-from runner.cli import report as _report
-from runner.cli import schema as _schema
-from runner.cli import state as _state
-from runner.cli import validate as _validate
 from runner.cli.app import app, outcome
 from runner.cli.errors import CommandError
 from runner.jobs.errors import JobServiceError
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "app", "load_commands", "main"]
 
-del _demo, _engine, _jobs, _reconcile, _report, _schema, _state, _validate
+# The module that registers each top-level command on `app`, in the order `--help` lists
+# them. A run imports only the module of the command it runs: importing every module (the
+# backends, the engine, rich, jinja2) cost ~150 ms of each start — more than `validate`
+# itself takes (bench/startup.py). tests/cli/test_commands.py keeps this table true.
+COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "engine": "engine",
+    "jobs": "jobs",
+    "plan": "reconcile",
+    "apply": "reconcile",
+    "reconcile": "reconcile",
+    "status": "reconcile",
+    "report": "report",
+    "schema": "schema",
+    "state": "state",
+    "validate": "validate",
+}
+_GLOBAL_WITH_VALUE = ("-C", "--chdir")
+
+
+def load_commands(argv: list[str] | None = None) -> None:
+    """Register on `app` the command ``argv`` runs, or every command when that is unclear."""
+    name = _command_name(sys.argv[1:] if argv is None else argv)
+    modules = [COMMANDS[name]] if name in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for module in modules:
+        importlib.import_module(f"runner.cli.{module}")
+
+
+def _command_name(argv: list[str]) -> str | None:
+    """The first word after the global options; None for `--help`, `--version` or a typo."""
+    words = iter(argv)
+    for word in words:
+        if word in _GLOBAL_WITH_VALUE:
+            next(words, None)
+        elif word.startswith("-"):
+            # `--chdir=DIR` and `-CDIR` carry their value; anything else (--help) needs all
+            if not word.startswith(("--chdir=", "-C")) or word == "--":
+                return None
+        else:
+            return word
+    return None
+
 
 _CLICK_USAGE_ERROR = 2
 
@@ -41,6 +73,7 @@ _CLICK_USAGE_ERROR = 2
 def main(argv: list[str] | None = None) -> int:
     """Run batchctl with ``argv`` (default: the process arguments); return the exit code."""
     outcome.reset()
+    load_commands(argv)
     try:
         app(args=argv, prog_name="batchctl")
     except SystemExit as exc:

@@ -24,7 +24,6 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
-        use_attribute_docstrings=True,
         coerce_numbers_to_str=True,
     )
 
