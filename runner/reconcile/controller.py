@@ -35,7 +35,7 @@ from runner.state.ledger import LedgerStore, ReadOnlyLedger
 from runner.state.ledger.routed import RoutedLedger
 from runner.state.location import LocalState, State, StateLocation, target_locations
 from runner.state.locks import LockSet
-from runner.state.records import LedgerRecord
+from runner.state.records import LedgerView
 from runner.support.filelock import FileLock, LockHeld
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ class Controller:
 
     def _targets(self) -> set[str]:
         names = {d.key[0] for d in self.desired}
-        names |= {r.target for r in self.ledger.records() if r.target in self.specs.targets}
+        names |= {r.target for r in self.ledger.view().latest if r.target in self.specs.targets}
         return names
 
     def plan(self) -> Plan:
@@ -270,27 +270,21 @@ class Controller:
         return make_plan(
             self.desired,
             observed,
-            self._with_failures(observed, self.ledger.records()),
+            self._with_failures(observed, self.ledger.view()),
             now=self.clock(),
             prune=self.prune,
             replace=replace,
         )
 
-    def _with_failures(
-        self, observed: list[ObservedJob], records: list[LedgerRecord]
-    ) -> list[LedgerRecord]:
-        """The records, each current job that failed (or has failed tasks) with its reasons.
+    def _with_failures(self, observed: list[ObservedJob], view: LedgerView) -> LedgerView:
+        """The ledger's view, each current job that failed (or has failed tasks) with its reasons.
 
         Read once per job (DescribeJob, and the report for failed tasks) and kept in
         the ledger, since a final job does not change; a read-only run keeps them in memory.
         """
         seen = {o.job_id: o for o in observed}
-        latest: dict[JobKey, LedgerRecord] = {}
-        for record in records:
-            if record.key not in latest or record.generation > latest[record.key].generation:
-                latest[record.key] = record
         filled = {}
-        for record in latest.values():
+        for record in view.latest:
             job = seen.get(record.job_id)
             status, counts = (job.status, job.counts) if job else (record.status, record.counts)
             wanted = status is JobStatus.FAILED or (status is JobStatus.COMPLETE and counts.failed)
@@ -304,7 +298,7 @@ class Controller:
             if not self.read_only:
                 self.ledger.record(fresh)
             filled[record.job_id] = fresh
-        return [filled.get(r.job_id, r) for r in records]
+        return view._replace(latest=[filled.get(r.job_id, r) for r in view.latest])
 
     def run_pass(self, *, apply: bool) -> PassResult:
         """One pass: load, observe, plan, and apply unless ``apply`` is False."""

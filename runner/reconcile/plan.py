@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
@@ -44,7 +44,7 @@ from runner.reconcile.model import (
 from runner.reconcile.schedule import latest_slot, next_slot, stamp
 from runner.spec.gcpause import collector_paused
 from runner.spec.models import failures_tolerated
-from runner.state.records import LedgerRecord
+from runner.state.records import LedgerRecord, LedgerView, view_of
 
 SUSPENDED_EXPIRY_DAYS = 30
 _DAY = 86400.0
@@ -89,15 +89,12 @@ def describe(status: JobStatus, counts: Counts) -> str:
     return status.value
 
 
-def _adopt(observed: Sequence[ObservedJob], ledger: Sequence[LedgerRecord]) -> list[LedgerRecord]:
-    known = {r.job_id for r in ledger}
-    top: dict[JobKey, int] = {}
-    for record in ledger:
-        top[record.key] = max(top.get(record.key, 0), record.generation)
+def _adopt(observed: Sequence[ObservedJob], ledger: LedgerView) -> list[LedgerRecord]:
+    known = ledger.job_ids
+    top = {record.key: record.generation for record in ledger.latest}
     adopted = []
-    for job in sorted(observed, key=lambda o: (o.created, o.job_id)):
-        if job.job_id in known:
-            continue
+    strangers = [job for job in observed if job.job_id not in known]
+    for job in sorted(strangers, key=lambda o: (o.created, o.job_id)):
         key = (job.target, job.name)
         top[key] = top.get(key, 0) + 1
         adopted.append(
@@ -265,18 +262,16 @@ class _Planner:
             depends_on=tuple(d.job for d in spec.depends_on),
         )
         if current is not None:
-            base = replace(
-                base, job_id=current.job_id, status=current.status, counts=current.counts
-            )
+            base = base.changed(job_id=current.job_id, status=current.status, counts=current.counts)
 
         if spec.state == "cancelled":
             self.outcomes[key] = DependencyOutcome(
                 "cancelled", f"{key[1]} is cancelled (state: cancelled)"
             )
             if current is not None and not current.status.final:
-                return replace(base, kind=ActionKind.CANCEL, reason="state: cancelled")
+                return base.changed(kind=ActionKind.CANCEL, reason="state: cancelled")
             reason = "state: cancelled" + ("" if current else "; never created")
-            return replace(base, kind=ActionKind.NOOP, reason=reason)
+            return base.changed(kind=ActionKind.NOOP, reason=reason)
 
         drift = current is not None and current.spec_hash != item.spec_hash
         if drift and spec.on_change == "error":
@@ -289,13 +284,13 @@ class _Planner:
             self.outcomes[key] = DependencyOutcome(
                 "blocked", f"{key[1]} has drifted (onChange: error)"
             )
-            return replace(base, kind=ActionKind.BLOCKED, reason="spec drifted; onChange: error")
+            return base.changed(kind=ActionKind.BLOCKED, reason="spec drifted; onChange: error")
 
         replacing = key in self.replace
         due: float | None = None
         if spec.schedule:
             due = latest_slot(spec.schedule, spec.timezone, self.now)
-            base = replace(base, next_run=next_slot(spec.schedule, spec.timezone, self.now))
+            base = base.changed(next_run=next_slot(spec.schedule, spec.timezone, self.now))
         if current is None or replacing or (drift and spec.on_change == "recreate"):
             return self._new_generation(
                 item, current, base, drift=drift, replacing=replacing, slot=due
@@ -347,23 +342,21 @@ class _Planner:
             # one spec could work on the same objects at once.
             self.outcomes[key] = DependencyOutcome("pending", "being replaced")
             if current.status is JobStatus.CANCELLING:
-                return replace(
-                    base,
+                return base.changed(
                     kind=ActionKind.WAIT,
                     reason=f"{cause}; waiting for job {current.job_id} to be cancelled",
                 )
-            return replace(
-                base,
+            return base.changed(
                 kind=ActionKind.CANCEL,
                 reason=f"{cause}; the next generation follows once job {current.job_id} "
                 "is cancelled",
             )
         if deps == "blocked":
             self.outcomes[key] = DependencyOutcome("blocked", why)
-            return replace(base, kind=ActionKind.BLOCKED, reason=f"blocked: {why}", attention=why)
+            return base.changed(kind=ActionKind.BLOCKED, reason=f"blocked: {why}", attention=why)
         if deps == "wait" and spec.dependency_policy != "stage":
             self.outcomes[key] = DependencyOutcome("pending", "not created yet", held=held)
-            return replace(base, kind=ActionKind.WAIT, reason=why, held_by=held)
+            return base.changed(kind=ActionKind.WAIT, reason=why, held_by=held)
         staged = deps == "wait"
         self.outcomes[key] = DependencyOutcome(
             "pending", "staged, suspended" if staged else "being created", held=held
@@ -382,8 +375,7 @@ class _Planner:
             reason += f"; staged with confirmation required until dependencies hold ({why})"
         elif spec.confirmation == "manual":
             reason += "; it will wait for a person to confirm it"
-        return replace(
-            base,
+        return base.changed(
             kind=kind,
             reason=reason,
             generation=generation,
@@ -406,22 +398,21 @@ class _Planner:
                 f"job {current.job_id} ({status.value} when last seen) is no longer listed by "
                 "the target"
             )
-            return replace(base, kind=ActionKind.BLOCKED, reason=lost, attention=lost)
+            return base.changed(kind=ActionKind.BLOCKED, reason=lost, attention=lost)
         self.outcomes[key] = DependencyOutcome("pending", describe(status, current.counts))
         if (
             current.priority is not None
             and current.priority != spec.priority
             and (status not in _STOPPED)
         ):
-            return replace(
-                base,
+            return base.changed(
                 kind=ActionKind.SET_PRIORITY,
                 reason=f"priority {current.priority} → {spec.priority}",
                 old_priority=current.priority,
             )
         if status is JobStatus.SUSPENDED:
             return self._suspended(item, current, base, note)
-        return replace(base, kind=ActionKind.NOOP, reason=describe(status, current.counts) + note)
+        return base.changed(kind=ActionKind.NOOP, reason=describe(status, current.counts) + note)
 
     def _final(self, item: DesiredJob, current: Current, base: Action, note: str) -> Action:
         key = item.key
@@ -453,8 +444,7 @@ class _Planner:
             reason += f": {attention}"
         else:
             self.outcomes[key] = DependencyOutcome("cancelled", f"{key[1]} cancelled")
-        return replace(
-            base,
+        return base.changed(
             kind=ActionKind.NOOP,
             reason=reason + gone + note,
             failed=status is JobStatus.FAILED,
@@ -475,8 +465,7 @@ class _Planner:
         deps, why, held = self._deps(item)
         if deps == "blocked":
             self.outcomes[item.key] = DependencyOutcome("blocked", why)
-            return replace(
-                base,
+            return base.changed(
                 kind=ActionKind.BLOCKED,
                 reason=f"blocked: {why}{expiry}",
                 attention=why,
@@ -484,8 +473,7 @@ class _Planner:
             )
         if deps == "wait":
             self.outcomes[item.key] = DependencyOutcome("pending", "staged, suspended", held=held)
-            return replace(
-                base,
+            return base.changed(
                 kind=ActionKind.WAIT,
                 reason=f"staged; {why}{expiry}",
                 held_by=held,
@@ -496,14 +484,13 @@ class _Planner:
             self.outcomes[item.key] = DependencyOutcome(
                 "pending", f"awaiting confirmation by a person ({command})", held=(item.key[1],)
             )
-            return replace(
-                base,
+            return base.changed(
                 kind=ActionKind.NOOP,
                 reason=f"awaiting confirmation: {command}{expiry}{note}",
                 awaiting_confirmation=True,
                 command=command,
             )
-        return replace(base, kind=ActionKind.CONFIRM, reason="dependencies hold" + expiry + note)
+        return base.changed(kind=ActionKind.CONFIRM, reason="dependencies hold" + expiry + note)
 
 
 def _look(key: JobKey, status: JobStatus, counts: Counts) -> str:
@@ -520,28 +507,32 @@ def _target_flag(target: str) -> str:
 def plan(
     desired: Sequence[DesiredJob],
     observed: Sequence[ObservedJob],
-    ledger: Sequence[LedgerRecord],
+    ledger: Sequence[LedgerRecord] | LedgerView,
     *,
     now: float,
     prune: bool = False,
     replace: Iterable[JobKey] = (),
 ) -> Plan:
-    """The plan for ``desired`` given what is observed and recorded (pure)."""
+    """The plan for ``desired`` given what is observed and recorded (pure).
+
+    ``ledger`` is the ledger's view (``LedgerStore.view()``) or all of its records.
+    """
+    view = ledger if isinstance(ledger, LedgerView) else view_of(ledger)
     with collector_paused():  # 100,000 jobs: see there
-        return _plan(desired, observed, ledger, now=now, prune=prune, replace=replace)
+        return _plan(desired, observed, view, now=now, prune=prune, replace=replace)
 
 
 def _plan(
     desired: Sequence[DesiredJob],
     observed: Sequence[ObservedJob],
-    ledger: Sequence[LedgerRecord],
+    ledger: LedgerView,
     *,
     now: float,
     prune: bool,
     replace: Iterable[JobKey],
 ) -> Plan:
     adoptions = _adopt(observed, ledger)
-    records = [*ledger, *adoptions]
+    records = [*ledger.latest, *adoptions]
     currents = _currents(observed, records)
     generations: dict[JobKey, int] = {}
     for record in records:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
@@ -32,6 +34,29 @@ class LedgerRecord:
     def key(self) -> tuple[str, str]:
         """(target, name)."""
         return (self.target, self.name)
+
+
+class LedgerView(NamedTuple):
+    """What a plan needs of the ledger: each job's newest generation, and every job ID.
+
+    Older generations matter to a plan only as IDs (a job the ledger knows is not adopted
+    again); a ledger of ten generations per spec need not build them all on each pass.
+    """
+
+    latest: list[LedgerRecord]  # per (target, name), by (target, name)
+    job_ids: frozenset[str]  # of every generation
+
+
+def view_of(records: Iterable[LedgerRecord]) -> LedgerView:
+    """The view of a ledger given as all its records (any order)."""
+    latest: dict[tuple[str, str], LedgerRecord] = {}
+    ids = set()
+    for record in records:
+        ids.add(record.job_id)
+        held = latest.get(record.key)
+        if held is None or record.generation > held.generation:
+            latest[record.key] = record
+    return LedgerView([latest[k] for k in sorted(latest)], frozenset(ids))
 
 
 def report_location(bucket: str, prefix: str | None, job_id: str) -> str:

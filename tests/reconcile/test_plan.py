@@ -431,3 +431,18 @@ def test_a_failed_job_without_reasons_says_so_once() -> None:
     failure = read_failure(service, job_id)
     assert failure.reasons == ()
     assert not failure.text().startswith("Failed")
+
+
+def test_an_action_changed_is_what_dataclasses_replace_makes() -> None:
+    import dataclasses
+
+    from runner.reconcile.model import Action, ActionKind
+
+    base = Action(ActionKind.NOOP, "local", "a", "r", depends_on=("b",), generation=2)
+    changes = {"kind": ActionKind.WAIT, "reason": "waits on b", "held_by": ("b",)}
+    made = base.changed(**changes)
+    assert made == dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    assert hash(made) == hash(dataclasses.replace(base, **changes))  # type: ignore[arg-type]
+    assert base.kind is ActionKind.NOOP  # the original is untouched
+    with pytest.raises(TypeError, match="no field kinds"):
+        base.changed(kinds=ActionKind.WAIT)

@@ -106,6 +106,24 @@ def test_a_record_comes_back_as_written(make: callable) -> None:  # type: ignore
     assert found == sorted(written, key=lambda r: (r.name, r.generation))
 
 
+def test_the_view_holds_each_newest_generation_and_every_job_id(make: callable) -> None:  # type: ignore[valid-type]
+    ledger = make()
+    written = [
+        record("b", 3, status=JobStatus.COMPLETE, failure=Failure(top_error=("Denied", 1))),
+        record("a"),
+        record("b", 1),
+        record("own-c", 2, slot=1700000000.0),
+        record("b", 2),
+        record("own-c", 1),
+    ]
+    for item in written:
+        ledger.record(item)
+    view = ledger.view()
+    assert view.latest == [written[1], written[0], written[3]]  # by (target, name)
+    assert view.job_ids == {r.job_id for r in written}
+    assert ReadOnlyLedger(ledger).view() == view
+
+
 def test_a_sweep_refreshes_live_jobs_and_never_a_final_one(make: callable) -> None:  # type: ignore[valid-type]
     ledger = make()
     ledger.record(record("live"))

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from runner.jobs.progress import Counts
 from runner.jobs.status import JobStatus
-from runner.state.records import LedgerRecord
+from runner.state.records import LedgerRecord, LedgerView
 
 
 class Observed(Protocol):
@@ -39,6 +39,10 @@ class LedgerStore(Protocol):
 
     def records(self) -> list[LedgerRecord]:
         """Every recorded job."""
+        ...
+
+    def view(self) -> LedgerView:
+        """Each job's newest generation and every job ID: what a plan reads."""
         ...
 
     def record(self, record: LedgerRecord) -> None:
@@ -79,6 +83,10 @@ class ReadOnlyLedger:
     def records(self) -> list[LedgerRecord]:
         """Every recorded job."""
         return self.inner.records()
+
+    def view(self) -> LedgerView:
+        """Each job's newest generation and every job ID."""
+        return self.inner.view()
 
     def record(self, record: LedgerRecord) -> None:
         """Refused: nothing is written without the lock."""

@@ -40,7 +40,7 @@ from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import JobStatus
 from runner.state.errors import StateError
 from runner.state.ledger import Observed
-from runner.state.records import LedgerRecord
+from runner.state.records import LedgerRecord, LedgerView, view_of
 from runner.support.retry import Backoff, retry
 
 FORMAT = "batchctl-ledger/1"
@@ -277,6 +277,10 @@ class S3Ledger:
         """Every recorded job (read afresh, so other runners' writes are seen)."""
         found = [record_from(r) for r in self._current().values()]
         return sorted(found, key=lambda r: (r.target, r.name, r.generation))
+
+    def view(self) -> LedgerView:
+        """Each job's newest generation and every job ID (read afresh)."""
+        return view_of(record_from(r) for r in self._current().values())
 
     def serial(self) -> int:
         """How many times the records were written (the ledger document's and every shard's)."""

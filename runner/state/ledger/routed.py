@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from runner.state.errors import StateError
 from runner.state.ledger import LedgerStore, Observed
-from runner.state.records import LedgerRecord
+from runner.state.records import LedgerRecord, LedgerView, view_of
 
 
 class RoutedLedger:
@@ -36,6 +36,10 @@ class RoutedLedger:
             for record in ledger.records():
                 seen.setdefault(record.job_id, record)
         return sorted(seen.values(), key=lambda r: (r.target, r.name, r.generation))
+
+    def view(self) -> LedgerView:
+        """Each job's newest generation over every place, and every job ID."""
+        return view_of(self.records())
 
     def record(self, record: LedgerRecord) -> None:
         """Write the record where its target's state is."""

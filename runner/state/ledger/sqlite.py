@@ -13,7 +13,7 @@ from runner.jobs.progress import Counts, Failure
 from runner.jobs.status import BY_VALUE, JobStatus
 from runner.spec.gcpause import collector_paused
 from runner.state.ledger import Observed
-from runner.state.records import LedgerRecord
+from runner.state.records import LedgerRecord, LedgerView
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -84,12 +84,31 @@ class SqliteLedger:
 
     def records(self) -> list[LedgerRecord]:
         """Every recorded job."""
+        return self._select("AS j ORDER BY j.target, j.name, j.generation")
+
+    def view(self) -> LedgerView:
+        """Each job's newest generation and every job ID.
+
+        Only the newest generations are built into records: at ten generations a spec,
+        building all of them was a fifth of a 100,000-job pass (bench/reconcile.py).
+        """
+        # The newest generation of each job from the primary key's index alone, then
+        # only those rows: half the time of a GROUP BY over the whole table.
+        latest = self._select(
+            "AS j JOIN (SELECT target, name, max(generation) AS newest FROM jobs "
+            "GROUP BY target, name) AS m ON j.target = m.target AND j.name = m.name "
+            "AND j.generation = m.newest ORDER BY j.target, j.name"
+        )
+        ids = frozenset(r[0] for r in self.conn.execute("SELECT job_id FROM jobs"))
+        return LedgerView(latest, ids)
+
+    def _select(self, tail: str) -> list[LedgerRecord]:
         # A ledger read without migrating it may lack the newer columns.
-        newer = ", ".join(c if c in self._columns else "NULL" for c in ("slot", "failure"))
+        newer = ", ".join(f"j.{c}" if c in self._columns else "NULL" for c in ("slot", "failure"))
         rows = self.conn.execute(
-            "SELECT target, name, generation, job_id, spec_hash, status, total, succeeded, "
-            f"failed, created, terminated, immutable, staged, report, {newer} FROM jobs "
-            "ORDER BY target, name, generation"
+            "SELECT j.target, j.name, j.generation, j.job_id, j.spec_hash, j.status, j.total, "
+            "j.succeeded, j.failed, j.created, j.terminated, j.immutable, j.staged, j.report, "
+            f"{newer} FROM jobs {tail}"
         )
         status = BY_VALUE.__getitem__
         with collector_paused():  # 100,000 records: see there
