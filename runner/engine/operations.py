@@ -143,7 +143,23 @@ def task_function(
         on = op.legal_hold.status == "ON"
         return _guard(lambda b, k, v: store.put_legal_hold(b, k, v, on))
     if op.delete is not None:
-        return _guard(lambda b, k, v: store.delete(b, k, v))
+        if not op.delete.permanent:
+            return _guard(lambda b, k, v: store.delete(b, k, v))
+
+        def delete_version(bucket: str, key: str, version: str | None) -> None:
+            # The version itself, not a delete marker above it (GCS's permanent deletion).
+            store.delete(bucket, key, version or store.head(bucket, key).version_id)
+
+        return _guard(delete_version)
+    if op.hold is not None:
+        # S3 stores have one hold, Object Lock's legal hold: it stands in for GCS's
+        # temporary hold; event-based holds are refused for local targets at validate.
+        temporary = op.hold.temporary
+        if temporary is None:
+            raise ValueError("the embedded engine holds only temporarily (hold.temporary)")
+        return _guard(lambda b, k, v: store.put_legal_hold(b, k, v, temporary))
+    if op.metadata is not None:
+        return _guard(_put_metadata(store, op))
     if op.checksum is not None:
         algorithm = op.checksum.algorithm
 
@@ -154,6 +170,52 @@ def task_function(
     if op.invoke is not None and op.invoke.command is not None:
         return _invoke(list(op.invoke.command), workdir, invoke_timeout)
     raise ValueError(f"the embedded engine cannot run operation {op.choice!r}")
+
+
+_SYSTEM_HEADERS = {
+    "cache_control": "Cache-Control",
+    "content_disposition": "Content-Disposition",
+    "content_encoding": "Content-Encoding",
+    "content_language": "Content-Language",
+}
+
+
+def _put_metadata(store: ObjectStore, operation: Operation) -> Callable[..., str | None]:
+    """Metadata in place: S3's copy of an object onto itself with REPLACE.
+
+    What is not given is kept: the stores report system headers with the user metadata
+    (under their header names), so both are read first and written back with the change;
+    the storage class and encryption are carried over too. GCS merges custom metadata
+    keys the same way (a key given replaces that key only).
+    """
+    put = operation.metadata
+    assert put is not None
+    given_headers = {
+        header: getattr(put, name)
+        for name, header in _SYSTEM_HEADERS.items()
+        if getattr(put, name) is not None
+    }
+    custom = dict(put.custom or {})
+
+    def metadata(bucket: str, key: str, version: str | None) -> str | None:
+        info = store.head(bucket, key, version)
+        headers = {k: v for k, v in info.metadata.items() if k in _HEADER_NAMES}
+        user = {k: v for k, v in info.metadata.items() if k not in _HEADER_NAMES}
+        options = CopyOptions(
+            metadata_directive="REPLACE",
+            metadata={**user, **custom},
+            content_type=put.content_type or info.content_type,
+            headers={**headers, **given_headers},
+            storage_class=info.storage_class,
+            encryption=info.encryption,
+        )
+        store.copy(bucket, key, version, bucket, key, options)
+        return None
+
+    return metadata
+
+
+_HEADER_NAMES = frozenset(_SYSTEM_HEADERS.values())
 
 
 def _last_line(text: str) -> str:

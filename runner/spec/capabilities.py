@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import get_args
 
-from runner.spec.models import BatchJob, CannedAcl, ChecksumAlgorithm, StorageClass
+from runner.spec.models import (
+    BatchJob,
+    CannedAcl,
+    ChecksumAlgorithm,
+    GenerateManifest,
+    StorageClass,
+)
 from runner.spec.yamlsource import Path
 
 _ALL_CLASSES = frozenset(get_args(StorageClass))
@@ -30,6 +36,8 @@ _ALL_OPERATIONS = frozenset(
         "invoke",
     }
 )
+# Cloud Storage's own operations (GCS reference sheet); the embedded engine runs them too.
+_GCS_OPERATIONS = frozenset({"delete", "hold", "metadata", "rewrite"})
 _ALL_MANIFESTS = frozenset({"csv", "inventory", "generate", "file"})
 # S3's copy takes no WRITE grant on an object (its x-amz-grant-* headers of a copy)
 _S3_GRANTS = frozenset({"READ", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"})
@@ -53,13 +61,33 @@ class Capabilities:
     copy_content_language: bool
     copy_strip_prefix: bool
     copy_grants: frozenset[str]
+    delete_permanent: bool = False
+    hold_kinds: frozenset[str] = frozenset()
+    metadata_fields: frozenset[str] = frozenset()
+    priority: bool = True
+    reports: bool = True
+
+
+_METADATA = frozenset(
+    {
+        "cacheControl",
+        "contentDisposition",
+        "contentEncoding",
+        "contentLanguage",
+        "contentType",
+        "customTime",
+        "custom",
+        "retention",
+    }
+)
 
 
 CAPABILITIES: dict[str, Capabilities] = {
     "local": Capabilities(
         kind="local",
         title="the embedded engine (local)",
-        operations=_ALL_OPERATIONS,
+        # rewrite needs a KMS the stores do not have: not rehearsed locally
+        operations=_ALL_OPERATIONS | (_GCS_OPERATIONS - {"rewrite"}),
         manifests=_ALL_MANIFESTS,
         storage_classes=_ALL_CLASSES,
         checksum_algorithms=_ALL_CHECKSUMS - {"CRC64NVME"},
@@ -71,6 +99,12 @@ CAPABILITIES: dict[str, Capabilities] = {
         copy_content_language=True,
         copy_strip_prefix=True,
         copy_grants=_S3_GRANTS,
+        delete_permanent=True,
+        # S3 stores have one hold, Object Lock's legal hold: it stands in for the
+        # temporary hold (both block deletion until lifted, with no expiry).
+        hold_kinds=frozenset({"temporary"}),
+        # customTime is GCS's own; retention has S3's modes on S3 stores (retention op)
+        metadata_fields=_METADATA - {"customTime", "retention"},
     ),
     # S3 Batch Operations has no delete-object operation (reference §1.4).
     "aws": Capabilities(
@@ -111,6 +145,29 @@ CAPABILITIES: dict[str, Capabilities] = {
         copy_content_language=False,
         copy_strip_prefix=True,  # PrefixReplace with ResourcesPrefix
         copy_grants=frozenset({"READ", "WRITE", "FULL_CONTROL"}),  # COSGrant's permissions
+    ),
+    # GCS: four operations, manifests as a CSV in a bucket or object prefixes, no
+    # priority and no confirmation (reference sheet).
+    "gcs": Capabilities(
+        kind="gcs",
+        title="Google Cloud Storage batch operations (gcs)",
+        operations=_GCS_OPERATIONS,
+        manifests=frozenset({"csv", "generate"}),
+        storage_classes=frozenset(),
+        checksum_algorithms=frozenset(),
+        copy_checksum=False,
+        copy_acls=frozenset(),
+        restore_max_days=0,
+        report_prefix_max_bytes=0,
+        invoke_with=None,
+        copy_content_language=False,
+        copy_strip_prefix=False,
+        copy_grants=frozenset(),
+        delete_permanent=True,
+        hold_kinds=frozenset({"temporary", "eventBased"}),
+        metadata_fields=_METADATA,
+        priority=False,
+        reports=False,
     ),
 }
 
@@ -192,6 +249,32 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
                 f"{_supported(caps.checksum_algorithms)}",
             )
         )
+    if op.delete is not None and op.delete.permanent and not caps.delete_permanent:
+        problems.append(((*op_path, "permanent"), f"permanent deletes are not supported: {target}"))
+    if op.hold is not None:
+        holds = {"temporary": op.hold.temporary, "eventBased": op.hold.event_based}
+        for kind, value in holds.items():
+            if value is not None and kind not in caps.hold_kinds:
+                problems.append(
+                    (
+                        (*op_path, kind),
+                        f"{kind} holds are not supported: {target}, which supports "
+                        f"{_supported(caps.hold_kinds)}",
+                    )
+                )
+    if op.metadata is not None:
+        for name in sorted(op.metadata.model_fields_set):
+            alias = op.metadata.model_fields[name].alias or name
+            if alias not in caps.metadata_fields:
+                problems.append(
+                    (
+                        (*op_path, alias),
+                        f"metadata {alias} is not supported: {target}, which supports "
+                        f"{_supported(caps.metadata_fields)}",
+                    )
+                )
+    if spec.manifest.generate is not None and caps.kind == "gcs":
+        problems.extend(_gcs_generate(spec.manifest.generate, target))
     if op.restore is not None and op.restore.days > caps.restore_max_days:
         problems.append(((*op_path, "days"), f"must be at most {caps.restore_max_days}: {target}"))
     if op.invoke is not None and caps.invoke_with is not None:
@@ -203,7 +286,15 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
                     f"invoke takes a {caps.invoke_with}, not a {given}: {target}",
                 )
             )
-    if spec.report and spec.report.prefix:
+    if spec.report and not caps.reports:
+        problems.append(
+            (
+                ("spec", "report"),
+                f"completion reports are not written: {target}; `batchctl report` shows the "
+                "job's error summaries instead",
+            )
+        )
+    elif spec.report and spec.report.prefix:
         size = len(spec.report.prefix.encode())
         if size > caps.report_prefix_max_bytes:
             problems.append(
@@ -212,4 +303,18 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
                     f"must be at most {caps.report_prefix_max_bytes} bytes (is {size}): {target}",
                 )
             )
+    return problems
+
+
+def _gcs_generate(generate: GenerateManifest, target: str) -> list[tuple[Path, str]]:
+    # GCS selects objects by prefixes only (PrefixList): no filters, no versions, no copy of
+    # the listing; the service lists live objects when the job runs.
+    problems: list[tuple[Path, str]] = []
+    path: Path = ("spec", "manifest", "generate")
+    if generate.filters.model_fields_set:
+        problems.append(((*path, "filters"), f"filters are not supported: {target}"))
+    if generate.versions != "current":
+        problems.append(((*path, "versions"), f"only current versions: {target}"))
+    if generate.save_to is not None:
+        problems.append(((*path, "saveTo"), f"saveTo is not supported: {target}"))
     return problems

@@ -115,7 +115,9 @@ class Retention:
     until: datetime
 
 
-ATTRIBUTE_OPERATIONS = frozenset({"tag", "untag", "acl", "legalHold", "retention", "restore"})
+ATTRIBUTE_OPERATIONS = frozenset(
+    {"tag", "untag", "acl", "legalHold", "hold", "retention", "restore"}
+)
 
 
 class ObjectStore(Protocol):

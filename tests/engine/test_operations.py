@@ -127,3 +127,55 @@ def test_copy_replaces_a_prefix(engine: Engine, store: DirStore) -> None:
     store.put("logs", "other/b.txt", b"B")
     _run(engine, store, {"copy": {"bucket": "archive", "stripPrefix": "2024/", "prefix": "y24/"}})
     assert sorted(o.key for o in store.list("archive", "")) == ["y24/a.txt", "y24/other/b.txt"]
+
+
+def test_metadata_in_place_keeps_what_is_not_given(engine: Engine, store: DirStore) -> None:
+    store.put(
+        "logs",
+        "a",
+        b"data",
+        content_type="text/plain",
+        metadata={"owner": "x", "team": "y", "Cache-Control": "max-age=60"},
+        storage_class="STANDARD_IA",
+        tags={"t": "1"},
+    )
+    _run(
+        engine,
+        store,
+        {"metadata": {"contentDisposition": "attachment", "custom": {"team": "z", "new": "1"}}},
+    )
+    info = store.head("logs", "a")
+    assert info.metadata == {
+        "owner": "x",
+        "team": "z",
+        "new": "1",
+        "Cache-Control": "max-age=60",
+        "Content-Disposition": "attachment",
+    }
+    assert (info.content_type, info.storage_class) == ("text/plain", "STANDARD_IA")
+    assert store.get_tags("logs", "a") == {"t": "1"}
+    with store.open("logs", "a") as data:
+        assert data.read() == b"data"
+
+
+def test_a_temporary_hold_blocks_deletes_until_lifted(engine: Engine, store: DirStore) -> None:
+    store.put("logs", "keep", b"x")
+    _run(engine, store, {"hold": {"temporary": True}})
+    assert store.get_legal_hold("logs", "keep")
+    assert engine.describe_job(_run(engine, store, {"delete": {}})).progress.failed == 1
+    _run(engine, store, {"hold": {"temporary": False}})
+    assert not store.get_legal_hold("logs", "keep")
+
+
+def test_a_permanent_delete_leaves_no_noncurrent_version(engine: Engine, store: DirStore) -> None:
+    store.create_bucket("versioned", versioning=True)
+    store.put("versioned", "a", b"1")
+    store.put("versioned", "b", b"1")
+    gens = {"generate": {"bucket": "versioned"}}
+    engine.create_job(request({"delete": {"permanent": True}}, {**gens}, report=None))
+    Worker(engine, store).run(once=True)
+    assert list(store.list("versioned", versions=True)) == []
+    store.put("versioned", "c", b"1")
+    engine.create_job(request({"delete": {}}, {**gens}, report=None))
+    Worker(engine, store).run(once=True)
+    assert [v.key for v in store.list("versioned", versions=True)] == ["c"]  # noncurrent

@@ -156,6 +156,86 @@ class LegalHoldOperation(Model):
     """ON holds the object; OFF releases it."""
 
 
+class DeleteOperation(Model):
+    """Delete each object."""
+
+    permanent: bool = False
+    """In a versioned bucket, delete the version itself instead of leaving it noncurrent
+    behind a delete marker (GCS: permanentObjectDeletionEnabled)."""
+
+
+class HoldOperation(Model):
+    """Set or lift Cloud Storage object holds; a field left out is left as it is.
+
+    Its own operation rather than a ``kind`` on legalHold: GCS sets its two holds
+    independently in one job, while S3's legal hold is one ON/OFF flag of Object Lock;
+    one job per hold kind, in words of the other service, would read worse.
+    """
+
+    temporary: bool | None = None
+    """Set (true) or lift (false) the temporary hold."""
+    event_based: bool | None = None
+    """Set (true) or lift (false) the event-based hold."""
+
+    @model_validator(mode="after")
+    def _some(self) -> HoldOperation:
+        if self.temporary is None and self.event_based is None:
+            raise ValueError("give temporary, eventBased or both")
+        return self
+
+
+class ObjectRetentionSetting(Model):
+    """A Cloud Storage object retention configuration."""
+
+    mode: Literal["LOCKED", "UNLOCKED"]
+    """LOCKED cannot be shortened or removed; UNLOCKED can, with permission."""
+    until: Timestamp
+    """Retain until this time."""
+
+
+class MetadataOperation(Model):
+    """Put metadata on each object in place, without rewriting its data."""
+
+    cache_control: str | None = None
+    """Cache-Control."""
+    content_disposition: str | None = None
+    """Content-Disposition."""
+    content_encoding: str | None = None
+    """Content-Encoding."""
+    content_language: str | None = None
+    """Content-Language."""
+    content_type: str | None = None
+    """Content-Type."""
+    custom_time: Timestamp | None = None
+    """Custom-Time (GCS)."""
+    custom: dict[str, str] | None = None
+    """Custom metadata: each key given is set, the others kept (x-amz-meta-* on S3 stores)."""
+    retention: ObjectRetentionSetting | None = None
+    """Object retention (GCS objectRetention)."""
+
+    @model_validator(mode="after")
+    def _some(self) -> MetadataOperation:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to put")
+        return self
+
+
+_KMS_KEY = r"projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+"
+
+
+class RewriteOperation(Model):
+    """Rewrite each object, encrypting it with a Cloud KMS key."""
+
+    kms_key: Annotated[
+        str,
+        Field(
+            pattern=f"^{_KMS_KEY}$",
+            max_length=1024,
+        ),
+    ]
+    """projects/P/locations/L/keyRings/R/cryptoKeys/K."""
+
+
 class ChecksumOperation(Model):
     """Compute a checksum of each object; the value appears in the completion report."""
 
@@ -201,8 +281,14 @@ class Operation(OneOf):
     """Set object-lock retention."""
     legal_hold: LegalHoldOperation | None = None
     """Set object-lock legal hold."""
-    delete: EmptyOperation | None = None
+    delete: DeleteOperation | None = None
     """Delete objects."""
+    hold: HoldOperation | None = None
+    """Set or lift object holds (GCS)."""
+    metadata: MetadataOperation | None = None
+    """Put metadata in place."""
+    rewrite: RewriteOperation | None = None
+    """Rewrite objects with a KMS key (GCS)."""
     checksum: ChecksumOperation | None = None
     """Compute checksums."""
     invoke: InvokeOperation | None = None

@@ -172,8 +172,38 @@ class CosTarget(Model):
     """Keep the ledger and lock of this target's jobs here instead of in the project's state."""
 
 
+_GCP_PROJECT = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+
+
+class GcsTarget(Model):
+    """Google Cloud Storage batch operations in one project and location.
+
+    Credentials: Application Default Credentials, or an access token in
+    GOOGLE_OAUTH_ACCESS_TOKEN; never in a spec.
+    """
+
+    project: Annotated[
+        str,
+        matcher(
+            _GCP_PROJECT,
+            "must be a Google Cloud project ID (6-30 lowercase letters, "
+            "digits and hyphens, starting with a letter)",
+        ),
+        Field(json_schema_extra={"pattern": f"^{_GCP_PROJECT}$"}),
+    ]
+    """Project ID the jobs belong to."""
+    location: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,63}$")] = "global"
+    """Location of the jobs (the service runs jobs in `global`)."""
+    endpoint: EndpointUrl | None = None
+    """Endpoint instead of https://storagebatchoperations.googleapis.com."""
+    dry_run: bool = False
+    """Create jobs as dry runs: the service lists and counts, and changes no object."""
+    state: StateConfig | None = None
+    """Keep the ledger and lock of this target's jobs here instead of in the project's state."""
+
+
 class TargetSpec(OneOf):
-    """Where jobs run: exactly one of local, aws, cos."""
+    """Where jobs run: exactly one of local, aws, cos, gcs."""
 
     model_config = ConfigDict(json_schema_extra=one_of_schema)
 
@@ -183,6 +213,8 @@ class TargetSpec(OneOf):
     """AWS S3 Batch Operations."""
     cos: CosTarget | None = None
     """Tencent COS Batch Operation."""
+    gcs: GcsTarget | None = None
+    """Google Cloud Storage batch operations."""
 
 
 class TargetMetadata(Model):
@@ -195,7 +227,7 @@ class TargetMetadata(Model):
 
 
 class Target(Model):
-    """Where jobs run: the embedded engine, AWS or COS."""
+    """Where jobs run: the embedded engine, AWS, COS or GCS."""
 
     model_config = ConfigDict(title="Target")
 
@@ -206,7 +238,7 @@ class Target(Model):
     metadata: TargetMetadata
     """The target's name."""
     spec: TargetSpec
-    """Exactly one of local, aws, cos."""
+    """Exactly one of local, aws, cos, gcs."""
 
 
 DEFAULT_LOCAL_TARGET = Target(
