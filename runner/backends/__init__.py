@@ -1,4 +1,4 @@
-"""Actual state: the JobService protocol and one module per backend (local, aws, cos)."""
+"""Actual state: the JobService protocol and one module per backend (local, aws, cos, gcs)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,14 @@ def open_backend(
         from runner.backends.cos import CosBackend
 
         return CosBackend(spec.cos)
+    if spec.gcs is not None:
+        from runner.backends.gcs import GcsBackend, GcsUnavailable
+
+        try:
+            return GcsBackend(spec.gcs)
+        except GcsUnavailable as exc:
+            raise BackendUnavailable(str(exc)) from exc
     raise BackendUnavailable(
         f"target {target.target.metadata.name!r} is {target.kind}: this version of batchctl "
-        "reconciles local, aws and cos targets"
+        "reconciles local, aws, cos and gcs targets"
     )

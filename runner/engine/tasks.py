@@ -168,3 +168,26 @@ class TaskQueue:
             .fetchone()
         )
         return None if row is None else (str(row[0] or f"HTTP {row[1]}"), int(row[2]))
+
+    def error_groups(
+        self, job_id: str, *, samples: int = 5
+    ) -> list[tuple[str, int | None, int, list[tuple[str, str, str]]]]:
+        """Failed tasks by error: (code, http, count, a few (bucket, key, message)), commonest
+        first."""
+        conn = self.db.conn()
+        groups = conn.execute(
+            "SELECT t.code, t.http, count(*) AS n FROM tasks t JOIN jobs j ON j.pk = t.job "
+            "WHERE j.id=? AND t.status = 2 GROUP BY t.code, t.http ORDER BY n DESC, t.code",
+            (job_id,),
+        ).fetchall()
+        found = []
+        for code, http, count in groups:
+            rows = conn.execute(
+                "SELECT t.bucket, t.key, coalesce(t.message, '') FROM tasks t "
+                "JOIN jobs j ON j.pk = t.job WHERE j.id=? AND t.status = 2 "
+                "AND t.code IS ? AND t.http IS ? ORDER BY t.seq LIMIT ?",
+                (job_id, code, http, samples),
+            ).fetchall()
+            label = str(code or f"HTTP {http}")
+            found.append((label, http, int(count), [(str(b), str(k), str(m)) for b, k, m in rows]))
+        return found

@@ -42,6 +42,7 @@ from runner.reconcile.model import (
     PlanError,
 )
 from runner.reconcile.schedule import latest_slot, next_slot, stamp
+from runner.spec.capabilities import CAPABILITIES
 from runner.spec.gcpause import collector_paused
 from runner.spec.models import failures_tolerated
 from runner.state.records import LedgerRecord, LedgerView, view_of
@@ -404,6 +405,7 @@ class _Planner:
             current.priority is not None
             and current.priority != spec.priority
             and (status not in _STOPPED)
+            and _has_priority(item.target_kind)
         ):
             return base.changed(
                 kind=ActionKind.SET_PRIORITY,
@@ -498,6 +500,12 @@ def _look(key: JobKey, status: JobStatus, counts: Counts) -> str:
     if status is JobStatus.FAILED and not counts.failed:
         return f"batchctl jobs describe {key[1]}{_target_flag(key[0])}"
     return f"batchctl report {key[1]}{_target_flag(key[0])}"
+
+
+def _has_priority(kind: str) -> bool:
+    # GCS has no priority: a change would be planned on every pass and never take effect.
+    caps = CAPABILITIES.get(kind)
+    return caps is None or caps.priority
 
 
 def _target_flag(target: str) -> str:

@@ -50,7 +50,7 @@ from runner.jobs.errors import (
     TooManyRequests,
 )
 from runner.jobs.status import JobStatus
-from runner.serve import cos_api
+from runner.serve import cos_api, gcs_api
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +259,14 @@ class _DeadlineReader(io.RawIOBase):
 
 def _dialect(path: str) -> str:
     bare = path.split("?", 1)[0]
+    if bare.startswith(gcs_api.PREFIX):
+        return "gcs"
     return "cos" if bare == cos_api.PREFIX or bare.startswith(cos_api.PREFIX + "/") else "aws"
 
 
 def _error_body(dialect: str, code: str, message: str, resource: str, request_id: str) -> bytes:
+    if dialect == "gcs":
+        return gcs_api.error_document("INVALID_ARGUMENT", f"{code}: {message}")
     if dialect == "cos":
         return cos_api.error_document(code, message, resource, request_id)
     return error_document(code, message, request_id)
@@ -352,6 +356,7 @@ class EngineServer:
         host: str = "127.0.0.1",
         port: int = 0,
         cos_region: str = "ap-guangzhou",
+        gcs_token: str | None = None,
         request_seconds: float = REQUEST_SECONDS,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
@@ -359,6 +364,7 @@ class EngineServer:
             raise ValueError("engine serve needs at least one access key to verify requests")
         api = EngineApi(backend)
         cos = cos_api.CosApi(backend, region=cos_region)
+        self.gcs = gcs = gcs_api.GcsApi(backend)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -399,7 +405,9 @@ class EngineServer:
                     self.request_version = "HTTP/1.0"  # else no status line is written
                 try:
                     self.send_response(code, text)
-                    self.send_header("Content-Type", "application/xml")
+                    json_body = _dialect(path) == "gcs"
+                    kind = "application/json" if json_body else "application/xml"
+                    self.send_header("Content-Type", kind)
                     self.send_header("Content-Length", str(len(body)))
                     self.send_header("Connection", "close")
                     self.end_headers()
@@ -418,7 +426,9 @@ class EngineServer:
                     body = self.rfile.read(length) if length else b""
                     if len(body) != length:
                         raise _Rejected(400, "IncompleteBody", "the body ended early")
-                    if dialect == "cos":
+                    if dialect == "gcs":
+                        status, payload = self._gcs(method, headers, body, request_id)
+                    elif dialect == "cos":
                         _check_content_md5(headers, body)
                         status, payload = self._cos(method, headers, body, request_id)
                     else:
@@ -437,9 +447,12 @@ class EngineServer:
                         resource,
                         request_id,
                     )
-                id_header = "x-cos-request-id" if dialect == "cos" else "x-amz-request-id"
+                id_header = {"cos": "x-cos-request-id", "gcs": "x-goog-request-id"}.get(
+                    dialect, "x-amz-request-id"
+                )
                 self.send_response(status)
-                self.send_header("Content-Type", "application/xml")
+                kind = "application/json" if dialect == "gcs" else "application/xml"
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header(id_header, request_id)
                 if self.close_connection:
@@ -493,6 +506,18 @@ class EngineServer:
                         "InternalError", _INTERNAL, resource, request_id
                     )
 
+            def _gcs(
+                self, method: str, headers: dict[str, str], body: bytes, request_id: str
+            ) -> tuple[int, bytes]:
+                try:
+                    gcs_api.check_token(headers, gcs_token)
+                    return gcs.handle(method, self.path, body)
+                except gcs_api.GcsError as exc:
+                    return exc.http, gcs_api.error_document(exc.status, exc.message)
+                except Exception:  # the server answers, whatever happened; internals stay here
+                    log.exception("request %s failed", request_id)
+                    return 500, gcs_api.error_document("INTERNAL", _INTERNAL)
+
             def do_GET(self) -> None:
                 self._answer("GET")
 
@@ -531,5 +556,6 @@ class EngineServer:
         """Stop serving and close the socket."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.gcs.close()
         if self._thread is not None:
             self._thread.join(timeout=10)
