@@ -8,8 +8,8 @@ Application Default Credentials; never a key in a spec, never printed.
 The service names jobs by the caller's job ID, and a second create with the same ID is
 ALREADY_EXISTS: the ID is derived from the job's ClientRequestToken (itself derived from
 target, name, spec hash and generation), so a create retried after a dropped answer
-finds its own job instead of making a second one. The ``requestId`` is derived the same
-way, for the service's own de-duplication of retried requests.
+finds its own job instead of making a second one. The ``requestId`` is derived from the
+token and the request, for the service's own de-duplication of retried requests.
 
 GCS has no priority, no confirmation and no completion report: a priority change or a
 confirmation is refused (the planner plans neither for gcs targets), and the report
@@ -29,6 +29,7 @@ from runner.backends.base import filter_jobs
 from runner.dialects import gcs
 from runner.jobs.errors import (
     BadRequest,
+    IdempotencyError,
     JobStatusError,
     NotFound,
     ServiceUnavailable,
@@ -148,7 +149,13 @@ class GcsBackend:
         job_id = gcs.job_id_for(name, request.client_request_token)
         body = gcs.job_body(request, dry_run=self.target.dry_run)
         job = self.library.Job.from_json(json.dumps(body))
-        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, request.client_request_token))
+        # Same request, same requestId (the service answers a retry with the first job);
+        # another request under the same token gets another, and meets ALREADY_EXISTS.
+        request_id = str(
+            uuid.uuid5(
+                uuid.NAMESPACE_URL, f"{request.client_request_token}/{request.fingerprint()}"
+            )
+        )
         from google.api_core import exceptions as g
 
         with _errors():
@@ -165,8 +172,14 @@ class GcsBackend:
                 if _rpc_status(exc) not in (None, "ALREADY_EXISTS"):
                     raise
                 # The ID is the token's: the job there is this request's, created by an
-                # earlier attempt whose answer was lost.
-                self.describe_job(job_id)
+                # earlier attempt whose answer was lost, unless it asks for something else.
+                there = self.describe_job(job_id)
+                wanted = request.operation.choice
+                if there.description != request.description or there.operation != wanted:
+                    raise IdempotencyError(
+                        f"job {job_id} exists for another request (ClientRequestToken "
+                        f"{request.client_request_token!r} was used before)"
+                    ) from exc
         return job_id
 
     def list_jobs(
@@ -179,6 +192,8 @@ class GcsBackend:
         job_id: str | None = None,
     ) -> JobPage:
         """One page of jobs (the filters are applied here)."""
+        if not 1 <= max_results <= 1000:
+            raise BadRequest("maxResults must be between 1 and 1000")
         request: dict[str, Any] = {"parent": self.parent, "page_size": max_results}
         if next_token:
             request["page_token"] = next_token

@@ -85,7 +85,11 @@ def serve(
     ),
     port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 8090,
 ) -> int:
-    """Serve a local target's engine over the S3 Control and COS job APIs (signatures verified)."""
+    """Serve a local target's engine over the S3 Control, COS and GCS job APIs.
+
+    S3 Control and COS requests are signed with BATCHCTL_SERVE_ACCESS_KEY_ID/SECRET; GCS
+    requests carry the bearer token BATCHCTL_SERVE_GCS_TOKEN (without it, GCS is off).
+    """
     key = os.environ.get("BATCHCTL_SERVE_ACCESS_KEY_ID")
     secret = os.environ.get("BATCHCTL_SERVE_SECRET_ACCESS_KEY")
     if not key or not secret:
@@ -97,7 +101,13 @@ def serve(
 
     with local_backend(jobs_folder(option=folder), target) as backend:
         try:
-            server = EngineServer(backend, {key: secret}, host=host, port=port)
+            server = EngineServer(
+                backend,
+                {key: secret},
+                host=host,
+                port=port,
+                gcs_token=os.environ.get("BATCHCTL_SERVE_GCS_TOKEN") or None,
+            )
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         stop = threading.Event()

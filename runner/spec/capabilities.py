@@ -66,6 +66,7 @@ class Capabilities:
     metadata_fields: frozenset[str] = frozenset()
     priority: bool = True
     reports: bool = True
+    confirmation: bool = True
 
 
 _METADATA = frozenset(
@@ -168,6 +169,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         metadata_fields=_METADATA,
         priority=False,
         reports=False,
+        confirmation=False,
     ),
 }
 
@@ -264,7 +266,7 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
                 )
     if op.metadata is not None:
         for name in sorted(op.metadata.model_fields_set):
-            alias = op.metadata.model_fields[name].alias or name
+            alias = type(op.metadata).model_fields[name].alias or name
             if alias not in caps.metadata_fields:
                 problems.append(
                     (
@@ -284,6 +286,25 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
                 (
                     (*op_path, given),
                     f"invoke takes a {caps.invoke_with}, not a {given}: {target}",
+                )
+            )
+    if not caps.confirmation:
+        # A job there starts when it is created: a person's confirmation (and staging,
+        # which waits on one) would need batchctl to hold the create itself.
+        if spec.confirmation == "manual":
+            problems.append(
+                (
+                    ("spec", "confirmation"),
+                    f"manual confirmation is not supported: {target}, whose jobs start when "
+                    "created",
+                )
+            )
+        if spec.dependency_policy == "stage":
+            problems.append(
+                (
+                    ("spec", "dependencyPolicy"),
+                    f"stage is not supported: {target} has no confirmation to stage a job "
+                    "behind; use wait",
                 )
             )
     if spec.report and not caps.reports:

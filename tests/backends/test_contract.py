@@ -18,7 +18,7 @@ from runner.serve.server import EngineServer
 from runner.spec.models import AwsTarget, CosTarget, LocalTarget
 from tests.engine.conftest import request
 
-BACKENDS = ["local", "memory", "aws", "cos"]
+BACKENDS = ["local", "memory", "aws", "cos", "gcs"]
 GEN = {"generate": {"bucket": "logs"}}
 TAG = {"tag": {"tags": {"a": "b"}}}
 KEY, SECRET, ACCOUNT = "AKIDCONTRACT", "contract-secret", "123456789012"
@@ -31,7 +31,17 @@ DIFFERENCES = {
     "endpoint (covered by the aws campaign in tests/serve/test_server.py)",
     ("cos", "stage_manifest"): "stages into the Target's stagingBucket on COS's S3 endpoint "
     "(covered by the campaign in tests/serve/test_cos_campaign.py)",
+    ("gcs", "stage_manifest"): "GCS targets take csv manifests in a bucket, not manifest.file",
+    ("gcs", "priority"): "GCS batch operations have no priority and no confirmation",
 }
+GCS_TOKEN = "contract-token"
+
+
+def operation(service: JobService) -> dict[str, object]:
+    """An operation the service runs: tag, or a hold on GCS (which has no tagging)."""
+    if getattr(service, "contract_name", "") == "gcs":
+        return {"hold": {"temporary": True}}
+    return TAG
 
 
 def differs(service: JobService, case: str) -> None:
@@ -58,10 +68,20 @@ def service(
     # aws and cos: their own clients against `engine serve` over real HTTP
     local.store.create_bucket("logs")
     local.store.create_bucket("logs-1250000000")  # COS's staging bucket (name-APPID)
-    server = EngineServer(local, {KEY: SECRET})
+    server = EngineServer(local, {KEY: SECRET}, gcs_token=GCS_TOKEN)
     server.start()
     found: JobService
-    if request.param == "aws":
+    if request.param == "gcs":
+        from google.oauth2.credentials import Credentials
+
+        from runner.backends.gcs import GcsBackend
+        from runner.spec.models import GcsTarget
+
+        found = GcsBackend(
+            GcsTarget(project="contract-1", endpoint=server.url),
+            credentials=Credentials(token=GCS_TOKEN),
+        )
+    elif request.param == "aws":
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
         found = AwsBackend(
@@ -94,29 +114,30 @@ def service(
 
 
 def test_create_is_idempotent(service: JobService) -> None:
-    first = service.create_job(request(TAG, GEN, token="t1"))
+    op = operation(service)
+    first = service.create_job(request(op, GEN, token="t1"))
     differs(service, "same-token-same-job")
-    assert service.create_job(request(TAG, GEN, token="t1")) == first
+    assert service.create_job(request(op, GEN, token="t1")) == first
+    other = {"delete": {}} if next(iter(op)) == "hold" else {"untag": {}}
     with pytest.raises(IdempotencyError):
-        service.create_job(request({"untag": {}}, GEN, token="t1"))
+        service.create_job(request(other, GEN, token="t1"))
 
 
 def test_describe_and_not_found(service: JobService) -> None:
-    job_id = service.create_job(request(TAG, GEN, priority=3, description="hello"))
+    op = operation(service)
+    job_id = service.create_job(request(op, GEN, priority=3, description="hello"))
     job = service.describe_job(job_id)
-    assert (job.job_id, job.status, job.priority, job.description) == (
-        job_id,
-        JobStatus.NEW,
-        3,
-        "hello",
-    )
-    assert job.operation == "tag"
+    assert (job.job_id, job.description) == (job_id, "hello")
+    assert job.operation == next(iter(op))
+    if getattr(service, "contract_name", "") != "gcs":  # no priority; queued is Ready
+        assert (job.status, job.priority) == (JobStatus.NEW, 3)
     with pytest.raises(NotFound):
         service.describe_job("missing")
 
 
 def test_list_pages_newest_first(service: JobService) -> None:
-    ids = [service.create_job(request(TAG, GEN, description=f"j{i}")) for i in range(5)]
+    op = operation(service)
+    ids = [service.create_job(request(op, GEN, description=f"j{i}")) for i in range(5)]
     first = service.list_jobs(max_results=2)
     assert [j.job_id for j in first.jobs] == [ids[4], ids[3]]
     assert first.next_token
@@ -132,6 +153,7 @@ def test_list_pages_newest_first(service: JobService) -> None:
 
 
 def test_status_and_priority_rules(service: JobService) -> None:
+    differs(service, "priority")
     job_id = service.create_job(request(TAG, GEN))
     assert service.update_job_priority(job_id, 77) == 77
     assert service.describe_job(job_id).priority == 77

@@ -193,3 +193,46 @@ def test_what_the_engine_cannot_run_is_an_invalid_argument(
     assert rpc_status(refused.value) == "INVALID_ARGUMENT"
     with pytest.raises(g.BadRequest, match="jobId"):
         c.create_job(request={"parent": PARENT, "job_id": "Bad_ID", "job": two})
+
+
+def test_a_create_whose_answer_was_lost_finds_its_job(
+    served: tuple[EngineServer, LocalBackend],
+) -> None:
+    from google.oauth2.credentials import Credentials
+
+    from runner.backends.gcs import GcsBackend
+    from runner.dialects import gcs
+    from runner.jobs.errors import IdempotencyError
+    from runner.spec.models import GcsTarget
+    from tests.engine.conftest import request
+
+    server, _ = served
+    backend = GcsBackend(
+        GcsTarget(project="media-prod-1", endpoint=server.url),
+        credentials=Credentials(token=TOKEN),
+    )
+    try:
+        wanted = request(
+            {"hold": {"temporary": True}},
+            {"generate": {"bucket": "media", "prefix": "keep/"}},
+            token="tok-1",
+            description="hold [batchctl:keep:0123456789abcdef]",
+        )
+        job_id = gcs.job_id_for("keep", "tok-1")
+        # the first attempt reached the service; its answer did not come back
+        body = sbo.Job.from_json(json.dumps(gcs.job_body(wanted)))
+        client(server).create_job(
+            request={"parent": PARENT, "job_id": job_id, "job": body, "request_id": "lost"}
+        )
+        assert backend.create_job(wanted) == job_id  # ALREADY_EXISTS: the job is ours
+        assert len(backend.list_jobs().jobs) == 1
+        other = request(
+            {"delete": {}},
+            {"generate": {"bucket": "media", "prefix": "keep/"}},
+            token="tok-1",
+            description="hold [batchctl:keep:0123456789abcdef]",
+        )
+        with pytest.raises(IdempotencyError):
+            backend.create_job(other)
+    finally:
+        backend.close()
