@@ -14,6 +14,7 @@ from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
 from runner.cli.errors import echo_errors
 from runner.cli.project import DirOption, jobs_folder
+from runner.spec.checks import warnings_of
 
 
 @app.command()
@@ -33,14 +34,19 @@ def validate(
     folder = jobs_folder(folder, dir_option)
     specs = jobsdir.load(folder)
     valid = not specs.errors
+    warnings = warnings_of(specs) if valid else []
     if output is TextOrJson.json:
         document = {
             "valid": valid,
             "resources": specs.resource_count,
             "errors": [e.to_json() for e in specs.errors],
+            "warnings": [w.to_json() for w in warnings],
         }
         typer.echo(json.dumps(document, indent=2))
-    elif valid:
+        return exitcodes.OK if valid else exitcodes.ERROR
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if valid:
         kinds = Counter(["BatchJob"] * len(specs.jobs))
         kinds["Target"] = specs.resource_count - len(specs.jobs)
         parts = ", ".join(f"{n} {k}" for k, n in kinds.items() if n)

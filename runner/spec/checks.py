@@ -29,6 +29,25 @@ def check_all(specs: SpecSet) -> list[SpecError]:
     return errors
 
 
+def warnings_of(specs: SpecSet) -> list[SpecError]:
+    """What is valid but does nothing: a priority written for a target that has none."""
+    found: list[SpecError] = []
+    for loaded in specs.jobs:
+        target = specs.targets.get(loaded.job.spec.target)
+        if target is None or CAPABILITIES[target.kind].priority:
+            continue
+        if "priority" in loaded.job.spec.model_fields_set:
+            found.append(
+                loaded.doc.error(
+                    ("spec", "priority"),
+                    f"has no effect: target {loaded.job.spec.target!r} is "
+                    f"{CAPABILITIES[target.kind].title}, which has no priority; batchctl "
+                    "orders dependent jobs itself",
+                )
+            )
+    return found
+
+
 def _where(loaded: LoadedJob) -> str:
     line, _ = loaded.doc.locate(("metadata", "name"))
     return f"{loaded.doc.file}:{line}"

@@ -62,7 +62,12 @@ def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_json_output_valid(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(repo / "jobs.d"), "-o", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"valid": True, "resources": 6, "errors": []}
+    assert json.loads(capsys.readouterr().out) == {
+        "valid": True,
+        "resources": 6,
+        "errors": [],
+        "warnings": [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -128,3 +133,19 @@ def test_python_dash_m_runner(repo: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "resources valid" in done.stdout
+
+
+def test_a_priority_on_gcs_is_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "jobs.yaml"
+    spec.write_text(
+        "apiVersion: batchctl/v1\nkind: BatchJob\nmetadata: {name: a}\nspec:\n  target: g\n"
+        "  priority: 5\n  manifest: {csv: {bucket: media, key: m.csv}}\n  operation: {delete: {}}\n"
+        "---\napiVersion: batchctl/v1\nkind: Target\nmetadata: {name: g}\n"
+        "spec: {gcs: {project: media-prod-1}}\n"
+        "---\napiVersion: batchctl/v1\nkind: BatchJob\nmetadata: {name: b}\nspec:\n  target: g\n"
+        "  manifest: {csv: {bucket: media, key: m.csv}}\n  operation: {delete: {}}\n"
+    )
+    assert main(["validate", str(spec), "-o", "json"]) == 0
+    (warning,) = json.loads(capsys.readouterr().out)["warnings"]  # not b: no priority given
+    assert (warning["line"], warning["path"]) == (6, "spec.priority")
+    assert "has no priority" in warning["message"]

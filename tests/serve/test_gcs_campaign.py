@@ -86,7 +86,10 @@ def test_a_campaign_on_gcs(
         (project / "jobs.d" / "photos.yaml").write_text(campaign(server.url))
         monkeypatch.chdir(project)
         monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
-        assert main(["validate"]) == 0
+        assert main(["validate"]) == 0  # valid: a priority on gcs is only a warning
+        warned = capsys.readouterr().err
+        assert "spec.priority: has no effect" in warned
+        assert warned.count("warning: ") == 4
         assert main(["plan", "--detailed-exitcode"]) == 2  # changes pending
         plan = capsys.readouterr().out
         assert "describe-photos" in plan
