@@ -99,6 +99,8 @@ def serve(
         )
     from runner.serve.server import EngineServer  # brings boto3: only for this command
 
+    gcs_token = os.environ.get("BATCHCTL_SERVE_GCS_TOKEN") or None
+
     with local_backend(jobs_folder(option=folder), target) as backend:
         try:
             server = EngineServer(
@@ -106,7 +108,7 @@ def serve(
                 {key: secret},
                 host=host,
                 port=port,
-                gcs_token=os.environ.get("BATCHCTL_SERVE_GCS_TOKEN") or None,
+                gcs_token=gcs_token,
             )
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
@@ -124,7 +126,9 @@ def serve(
                 typer.echo(
                     f"{_stamp()} serving the job APIs of target {target} on {server.url} "
                     "(S3 Control under /v20180820/jobs, any <account>. host prefix; COS under "
-                    "/jobs); Ctrl-C stops",
+                    "/jobs; GCS under /v1/projects, "
+                    + ("bearer token" if gcs_token else "off: no BATCHCTL_SERVE_GCS_TOKEN")
+                    + "); Ctrl-C stops",
                 )
                 try:
                     stop.wait()
