@@ -163,3 +163,36 @@ def test_the_cronjob() -> None:
     for workflow in (EXAMPLES / "github-actions").glob("*.yml"):
         for trigger in _yaml(workflow)[True].get("schedule", []):  # `on:` is YAML 1.1's True
             assert croniter.is_valid(trigger["cron"])
+
+
+def test_the_gcs_campaign_runs_locally_and_validates_for_gcs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.stores.dirstore import DirStore
+
+    project = tmp_path / "photos"
+    shutil.copytree(EXAMPLES / "gcs-photos", project)
+    store = DirStore(project / ".batchctl" / "objects")
+    store.create_bucket("media")
+    for index in range(3):
+        store.put("media", f"photos/{index}.jpg", b"jpeg", metadata={"camera": "x"})
+    store.put("media", "drafts/a.jpg", b"draft")
+    store.close()
+    monkeypatch.chdir(project)
+    until_done = ["reconcile", "--until-done", "--interval", "0.2", "--timeout", "120"]
+    assert main(until_done) == 0
+    assert "done: 4 final, 0 need attention, 0 awaiting a person" in capsys.readouterr().out
+    store = DirStore(project / ".batchctl" / "objects")
+    try:
+        info = store.head("media", "photos/1.jpg")
+        assert info.content_type == "image/jpeg"
+        assert info.metadata["camera"] == "x"  # kept: metadata in place changes what it names
+        assert info.metadata["reviewed"] == "no"
+        assert not store.get_legal_hold("media", "photos/1.jpg")
+        assert list(store.list("media", "drafts/")) == []
+    finally:
+        store.close()
+    # the one change the comment names moves the whole campaign to GCS
+    spec = project / "jobs.d" / "photos.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("target: local", "target: gcs"))
+    assert main(["validate"]) == 0
