@@ -13,6 +13,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.dialects.createjob import stored_request
 from runner.jobs.errors import BadRequest
 from runner.jobs.models import FailureReason, JobDetail, JobRequest, JobSummary, Progress
 from runner.jobs.status import JobStatus
@@ -26,7 +27,6 @@ STATES = {
     4: "FAILED",
     5: "QUEUED",
 }
-_STATE_NUMBERS = {name: number for number, name in STATES.items()}
 _HOLD = {0: None, 1: True, 2: False, "HOLD_STATUS_UNSPECIFIED": None, "SET": True, "UNSET": False}
 _RETENTION_MODES = {1: "LOCKED", 2: "UNLOCKED", "LOCKED": "LOCKED", "UNLOCKED": "UNLOCKED"}
 # google.rpc.Code
@@ -228,10 +228,10 @@ def job_json(
     errors: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """A Job as the service shows it (engine serve), from the engine's view of the job."""
-    request_body = job_body(_request_of(job))
     body: dict[str, Any] = {
         "name": name,
-        **request_body,
+        **job_body(stored_request(job)),
+        "description": job.description,
         "createTime": _rfc3339(job.created_at),
         "counters": {
             "totalObjectCount": str(job.progress.total),
@@ -245,19 +245,6 @@ def job_json(
     if errors:
         body["errorSummaries"] = errors
     return body
-
-
-def _request_of(job: JobDetail) -> JobRequest:
-    return JobRequest.model_validate(
-        {
-            "operation": job.operation_params,
-            "manifest": job.manifest,
-            "priority": 0,
-            "confirmationRequired": False,
-            "description": job.description,
-            "clientRequestToken": "x",
-        }
-    )
 
 
 def error_summary(
@@ -358,7 +345,12 @@ def _our_manifest(job: dict[str, Any]) -> dict[str, Any]:
         bucket, _, key = location.removeprefix("gs://").partition("/")
         return {"csv": {"bucket": bucket, "key": key}}
     prefixes = (source.get("prefixList") or {}).get("includedObjectPrefixes") or []
-    return {"generate": {"bucket": source.get("bucket", ""), "prefixes": prefixes}}
+    generate: dict[str, Any] = {"bucket": source.get("bucket", "")}
+    if len(prefixes) == 1:  # our manifest's shape; several only on jobs made elsewhere
+        generate["prefix"] = prefixes[0]
+    elif prefixes:
+        generate["prefixes"] = prefixes
+    return {"generate": generate}
 
 
 def _rfc3339(value: Any) -> str:
