@@ -89,11 +89,11 @@ class _Names:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS names (name TEXT NOT NULL, incarnation INTEGER NOT NULL, "
-            "parent TEXT NOT NULL, job TEXT, request_id TEXT, created REAL NOT NULL, "
+            "parent TEXT NOT NULL, job TEXT NOT NULL, request_id TEXT, created REAL NOT NULL, "
             "deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (name, incarnation))"
         )
 
-    def live(self, name: str) -> tuple[int, str | None, str | None] | None:
+    def live(self, name: str) -> tuple[int, str, str | None] | None:
         row = self.conn.execute(
             "SELECT incarnation, job, request_id FROM names WHERE name=? AND deleted=0", (name,)
         ).fetchone()
@@ -105,16 +105,13 @@ class _Names:
         ).fetchone()
         return int(row[0]) + 1
 
-    def add(self, name: str, incarnation: int, parent: str, request_id: str, now: float) -> None:
+    def add(
+        self, name: str, incarnation: int, parent: str, request_id: str, job: str, now: float
+    ) -> None:
         self.conn.execute(
-            "INSERT INTO names (name, incarnation, parent, request_id, created) VALUES "
-            "(?, ?, ?, ?, ?)",
-            (name, incarnation, parent, request_id, now),
-        )
-
-    def bind(self, name: str, incarnation: int, job: str) -> None:
-        self.conn.execute(
-            "UPDATE names SET job=? WHERE name=? AND incarnation=?", (job, name, incarnation)
+            "INSERT INTO names (name, incarnation, parent, request_id, job, created) VALUES "
+            "(?, ?, ?, ?, ?, ?)",
+            (name, incarnation, parent, request_id, job, now),
         )
 
     def delete(self, name: str) -> None:
@@ -122,7 +119,7 @@ class _Names:
 
     def page(self, parent: str, offset: int, size: int) -> list[tuple[str, str]]:
         rows = self.conn.execute(
-            "SELECT name, job FROM names WHERE parent=? AND deleted=0 AND job IS NOT NULL "
+            "SELECT name, job FROM names WHERE parent=? AND deleted=0 "
             "ORDER BY created DESC, name LIMIT ? OFFSET ?",
             (parent, size + 1, offset),
         ).fetchall()
@@ -195,18 +192,18 @@ class GcsApi:
         with self.names.lock:
             live = self.names.live(name)
             if live is not None:
-                incarnation, engine_job, first_request = live
+                _, engine_job, first_request = live
                 if not request_id or request_id != first_request:
                     raise GcsError("ALREADY_EXISTS", f"Job {name} already exists.")
             else:
+                # The name is recorded only once its job exists: a create refused as invalid
+                # leaves the job ID free. The engine's create is idempotent on the token, so
+                # a crash between the two is mended by the client's retry.
                 incarnation = self.names.next_incarnation(name)
-                self.names.add(name, incarnation, parent, request_id, self.backend.engine.clock())
-                engine_job = None
-            token = "gcs:" + hashlib.sha256(f"{name}\0{incarnation}".encode()).hexdigest()[:40]
-            request = gcs.request_from(job, token)
-            if engine_job is None:
-                engine_job = self.backend.create_job(request)
-                self.names.bind(name, incarnation, engine_job)
+                token = "gcs:" + hashlib.sha256(f"{name}\0{incarnation}".encode()).hexdigest()[:40]
+                engine_job = self.backend.create_job(gcs.request_from(job, token))
+                now = self.backend.engine.clock()
+                self.names.add(name, incarnation, parent, request_id, engine_job, now)
         return self._operation_of(name, engine_job)
 
     def _operation_of(self, name: str, engine_job: str) -> dict[str, Any]:
@@ -229,13 +226,13 @@ class GcsApi:
     def _operation(self, parent: str, operation_id: str) -> dict[str, Any]:
         name = f"{parent}/jobs/{operation_id}"
         live = self.names.live(name)
-        if live is None or live[1] is None:
+        if live is None:
             raise GcsError("NOT_FOUND", f"Operation {parent}/operations/{operation_id} not found.")
         return self._operation_of(name, live[1])
 
     def _engine_job(self, name: str) -> str:
         live = self.names.live(name)
-        if live is None or live[1] is None:
+        if live is None:
             raise GcsError("NOT_FOUND", f"Job {name} not found.")
         return live[1]
 

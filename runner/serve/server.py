@@ -364,7 +364,8 @@ class EngineServer:
             raise ValueError("engine serve needs at least one access key to verify requests")
         api = EngineApi(backend)
         cos = cos_api.CosApi(backend, region=cos_region)
-        self.gcs = gcs = gcs_api.GcsApi(backend)
+        # No GCS token, no GCS API: nothing of it is opened or written.
+        self.gcs = gcs = gcs_api.GcsApi(backend) if gcs_token else None
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -511,6 +512,7 @@ class EngineServer:
             ) -> tuple[int, bytes]:
                 try:
                     gcs_api.check_token(headers, gcs_token)
+                    assert gcs is not None  # there is one whenever a token is
                     return gcs.handle(method, self.path, body)
                 except gcs_api.GcsError as exc:
                     return exc.http, gcs_api.error_document(exc.status, exc.message)
@@ -556,6 +558,7 @@ class EngineServer:
         """Stop serving and close the socket."""
         self.httpd.shutdown()
         self.httpd.server_close()
-        self.gcs.close()
+        if self.gcs is not None:
+            self.gcs.close()
         if self._thread is not None:
             self._thread.join(timeout=10)

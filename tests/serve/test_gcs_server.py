@@ -173,6 +173,7 @@ def test_requests_without_the_token_are_refused(
         status, body = _raw_list(closed, TOKEN)
         assert status == 401
         assert "BATCHCTL_SERVE_GCS_TOKEN" in body["error"]["message"]
+        assert closed.gcs is None  # GCS off: nothing of it opened
     finally:
         closed.shutdown()
 
@@ -193,6 +194,11 @@ def test_what_the_engine_cannot_run_is_an_invalid_argument(
     assert rpc_status(refused.value) == "INVALID_ARGUMENT"
     with pytest.raises(g.BadRequest, match="jobId"):
         c.create_job(request={"parent": PARENT, "job_id": "Bad_ID", "job": two})
+    # a refused create leaves its job ID free
+    one = delete_job("keep/", delete_object=sbo.DeleteObject())
+    made = c.create_job(request={"parent": PARENT, "job_id": "two", "job": one}).result()
+    assert made.name == f"{PARENT}/jobs/two"
+    assert [j.name for j in c.list_jobs(parent=PARENT)] == [made.name]
 
 
 def test_a_create_whose_answer_was_lost_finds_its_job(
