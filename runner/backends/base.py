@@ -116,10 +116,16 @@ def report_location(report: dict[str, Any] | None, job_id: str) -> tuple[str, st
 
 
 def filter_jobs(
-    jobs: list[JobSummary], description: str | None, job_id: str | None
+    jobs: list[JobSummary],
+    description: str | None,
+    job_id: str | None,
+    statuses: Sequence[JobStatus | str] = (),
 ) -> list[JobSummary]:
     """The console's filters, for services whose ListJobs has none: text in the
-    description, and one job ID."""
+    description, one job ID, and statuses."""
+    if statuses:
+        wanted = {JobStatus(s) for s in statuses}
+        jobs = [j for j in jobs if j.status in wanted]
     if description:
         jobs = [j for j in jobs if description in j.description]
     if job_id:

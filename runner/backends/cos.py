@@ -319,9 +319,7 @@ class CosBackend:
         data = xml.element_data(found, cos_xml.STYLE) if found is not None else {}
         members = (data.get("Jobs") or []) if isinstance(data, dict) else []
         jobs = [_summary(m) for m in members if isinstance(m, dict)]
-        if len(wanted) > 1:
-            jobs = [j for j in jobs if j.status.value in wanted]
-        jobs = filter_jobs(jobs, description, job_id)
+        jobs = filter_jobs(jobs, description, job_id, wanted if len(wanted) > 1 else ())
         # COS returns the last JobId as NextToken even on the last page: stop on a short page.
         token = data.get("NextToken") if isinstance(data, dict) else None
         more = bool(token) and len(members) >= max_results

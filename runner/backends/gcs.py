@@ -201,10 +201,7 @@ class GcsBackend:
             pager = self.client.list_jobs(request=request)
             page = next(iter(pager.pages))
         jobs = [gcs.summary_from(self._json(job)) for job in page.jobs]
-        wanted = {JobStatus(s) for s in statuses}
-        if wanted:
-            jobs = [j for j in jobs if j.status in wanted]
-        jobs = filter_jobs(jobs, description, job_id)
+        jobs = filter_jobs(jobs, description, job_id, statuses)
         return JobPage(jobs=jobs, next_token=page.next_page_token or None)
 
     def describe_job(self, job_id: str) -> JobDetail:
