@@ -82,11 +82,15 @@ def _credentials() -> Any:
 @contextmanager
 def _errors() -> Iterator[None]:
     """The client's exceptions as our typed errors (their messages kept)."""
+    import requests
     from google.api_core import exceptions as g
-    from google.auth.exceptions import RefreshError
+    from google.auth.exceptions import RefreshError, TransportError
 
     try:
         yield
+    except (requests.ConnectionError, requests.Timeout, TransportError) as exc:
+        # The REST transport's own failures (refused, reset, timed out) reach us raw.
+        raise ServiceUnavailable(f"cannot reach the GCS endpoint: {exc}") from exc
     except RefreshError as exc:
         # google-auth answers a 401 by refreshing, which a bare access token cannot do
         raise BadRequest(

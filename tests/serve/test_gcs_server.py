@@ -267,3 +267,27 @@ def test_an_s3_store_on_gcs_sends_path_style() -> None:
 
     # GCS's XML API documents path-style and virtual-hosted endpoints alike
     assert addressing_style("https://storage.googleapis.com") == "path"
+
+
+def test_an_unreachable_endpoint_is_a_retryable_error() -> None:
+    import socket
+
+    from google.oauth2.credentials import Credentials
+
+    from runner.backends.gcs import GcsBackend
+    from runner.jobs.errors import ServiceUnavailable
+    from runner.spec.models import GcsTarget
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = GcsBackend(
+        GcsTarget(project="media-prod-1", endpoint=f"http://127.0.0.1:{port}"),
+        credentials=Credentials(token=TOKEN),
+    )
+    try:
+        with pytest.raises(ServiceUnavailable, match="cannot reach the GCS endpoint") as caught:
+            backend.list_jobs()
+        assert caught.value.retryable
+    finally:
+        backend.close()
