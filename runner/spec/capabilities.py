@@ -67,6 +67,10 @@ class Capabilities:
     priority: bool = True
     reports: bool = True
     confirmation: bool = True
+    # A csv manifest pinned to one ETag or version (GCS reads the object as it is then)
+    manifest_pins: bool = True
+    # `generate` as object prefixes alone: no filters, versions or saved listing (GCS)
+    generate_prefix_only: bool = False
 
 
 _METADATA = frozenset(
@@ -170,6 +174,8 @@ CAPABILITIES: dict[str, Capabilities] = {
         priority=False,
         reports=False,
         confirmation=False,
+        manifest_pins=False,
+        generate_prefix_only=True,
     ),
 }
 
@@ -275,8 +281,19 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
                         f"{_supported(caps.metadata_fields)}",
                     )
                 )
-    if spec.manifest.generate is not None and caps.kind == "gcs":
-        problems.extend(_gcs_generate(spec.manifest.generate, target))
+    if spec.manifest.generate is not None and caps.generate_prefix_only:
+        problems.extend(_prefix_only(spec.manifest.generate, target))
+    csv = spec.manifest.csv
+    if csv is not None and not caps.manifest_pins:
+        for field, pin in (("etag", csv.etag), ("versionId", csv.version_id)):
+            if pin is not None:
+                problems.append(
+                    (
+                        ("spec", "manifest", "csv", field),
+                        f"a manifest cannot be pinned to one {field}: {target}, which reads the "
+                        "manifest object as it is when the job runs",
+                    )
+                )
     if op.restore is not None and op.restore.days > caps.restore_max_days:
         problems.append(((*op_path, "days"), f"must be at most {caps.restore_max_days}: {target}"))
     if op.invoke is not None and caps.invoke_with is not None:
@@ -327,7 +344,7 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
     return problems
 
 
-def _gcs_generate(generate: GenerateManifest, target: str) -> list[tuple[Path, str]]:
+def _prefix_only(generate: GenerateManifest, target: str) -> list[tuple[Path, str]]:
     # GCS selects objects by prefixes only (PrefixList): no filters, no versions, no copy of
     # the listing; the service lists live objects when the job runs.
     problems: list[tuple[Path, str]] = []
