@@ -11,6 +11,10 @@ target, name, spec hash and generation), so a create retried after a dropped ans
 finds its own job instead of making a second one. The ``requestId`` is derived from the
 token and the request, for the service's own de-duplication of retried requests.
 
+No call waits without end: the client bounds each one we make (create, list, get,
+cancel, delete) at 60 s, retries included, and a refused or dropped connection is
+ServiceUnavailable.
+
 GCS has no priority, no confirmation and no completion report: a priority change or a
 confirmation is refused (the planner plans neither for gcs targets), and the report
 view is built from the job's error summaries.
