@@ -181,6 +181,10 @@ def test_the_gcs_campaign_runs_locally_and_validates_for_gcs(
     monkeypatch.chdir(project)
     until_done = ["reconcile", "--until-done", "--interval", "0.2", "--timeout", "120"]
     assert main(until_done) == 0
+    assert "done: 3 final, 0 need attention, 1 awaiting a person" in capsys.readouterr().out
+    assert main(["jobs", "confirm", "delete-drafts"]) == 0
+    capsys.readouterr()
+    assert main(until_done) == 0
     assert "done: 4 final, 0 need attention, 0 awaiting a person" in capsys.readouterr().out
     store = DirStore(project / ".batchctl" / "objects")
     try:

@@ -7,6 +7,7 @@ managed job whose dependencies do not hold is not confirmed without ``--force``.
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,13 +22,21 @@ from runner.cli import exitcodes
 from runner.cli.app import TextOrJson, app
 from runner.cli.errors import CommandError
 from runner.cli.project import DirOption, jobs_folder
-from runner.cli.targets import current_record, ledger_history, ledger_records, load_specs
+from runner.cli.targets import (
+    current_record,
+    ledger_history,
+    ledger_records,
+    load_specs,
+    note_approval,
+)
 from runner.cli.targets import target_backend as open_target
 from runner.jobs.models import JobDetail, JobSummary
 from runner.jobs.status import JobStatus
 from runner.reconcile.model import Action, ActionKind
 from runner.reports.views import state_label
+from runner.spec.capabilities import CAPABILITIES
 from runner.spec.identity import parse_marker
+from runner.state.records import APPROVE, approval_detail, approvals_in
 
 jobs_app = typer.Typer(
     help="List, inspect, reprioritise, confirm and cancel jobs (by ID or spec name).",
@@ -273,6 +282,65 @@ def _unmet(folder: Path, target: str, name: str, job_id: str) -> str | None:
     return None
 
 
+def _approve_held(folder: Path, ref: str, target: str | None) -> bool:
+    """Approve a manual job that batchctl holds before creating it; False when ``ref`` is
+    not a spec on a target without confirmation (the job's own confirmation applies)."""
+    specs = load_specs(folder)
+    found = [
+        loaded
+        for loaded in specs.jobs
+        if loaded.job.metadata.name == ref and target in (None, loaded.job.spec.target)
+    ]
+    if len(found) != 1:
+        return False  # a job ID, or a name on several targets: _resolve says which
+    spec = found[0].job.spec
+    kind = specs.targets[spec.target].kind if spec.target in specs.targets else ""
+    caps = CAPABILITIES.get(kind)
+    if caps is None or caps.confirmation:
+        return False
+    key = (spec.target, ref)
+    if spec.confirmation != "manual":
+        raise CommandError(
+            f"{ref} does not wait for a person (confirmation: {spec.confirmation}); "
+            f"{kind} jobs start when batchctl creates them"
+        )
+    action = _plan_by_key(folder).get(key)
+    if action is None:
+        raise CommandError(f"{ref} is not in this campaign's plan")
+    if action.job_id and not action.awaiting_confirmation:
+        raise CommandError(
+            f"{ref}'s job {action.job_id} exists already: {kind} jobs start when created, so "
+            "there is nothing to confirm"
+        )
+    if not action.awaiting_confirmation:
+        if action.kind in (ActionKind.WAIT, ActionKind.BLOCKED):
+            why = action.reason.removeprefix("blocked: ")
+            raise CommandError(
+                f"refusing to confirm {ref}: its dependencies do not hold: {why}. On {kind}, "
+                "batchctl creates the job and only once they hold; confirm it then"
+            )
+        raise CommandError(f"{ref} is confirmed already: {action.reason}")
+    assert action.generation is not None
+    by = getpass.getuser()
+    note_approval(
+        folder, specs, spec.target, ref, approval_detail(action.generation, action.spec_hash, by)
+    )
+    typer.echo(
+        f"{ref}: confirmed (generation {action.generation}) by {by}; the next "
+        "`batchctl reconcile` creates its job, which starts at once"
+    )
+    return True
+
+
+def _plan_by_key(folder: Path) -> dict[tuple[str, str], Action]:
+    """Each spec's action in a read-only plan (nothing is written)."""
+    from runner.cli.reconcile import controller  # the reconcile wiring, read-only
+
+    with controller(folder, state=None, read_only=True) as ctl:
+        result = ctl.run_pass(apply=False)
+    return {a.key: a for a in result.plan.actions}
+
+
 @jobs_app.command("confirm")
 def confirm(
     ref: JobArgument,
@@ -283,8 +351,14 @@ def confirm(
         typer.Option("--force", help="Confirm even though the job's dependsOn do not hold."),
     ] = False,
 ) -> int:
-    """Confirm a Suspended job so that it runs; refused while its dependencies do not hold."""
+    """Confirm a Suspended job so that it runs; refused while its dependencies do not hold.
+
+    On a target without confirmation (gcs), a manual job is held before it is created:
+    this records the approval, and the next reconcile creates it.
+    """
     jobs_dir = jobs_folder(option=folder)
+    if _approve_held(jobs_dir, ref, target):
+        return exitcodes.OK
     target_name, job_id = _resolve(jobs_dir, ref, target)
     with open_target(jobs_dir, target_name, read_only=True) as backend:
         detail = backend.describe_job(job_id)
@@ -331,6 +405,23 @@ def _iso(at: datetime | float) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _approval_entry(
+    entries: list[dict[str, object]], approval: tuple[str, str, int, str]
+) -> dict[str, Any] | None:
+    """The event of a person's approval of a job batchctl held before creating it."""
+    for entry in entries:
+        if approvals_in([entry]) == {approval}:
+            by = json.loads(str(entry["detail"])).get("by") or "someone"
+            return {
+                "at": _iso(float(str(entry["at"]))),
+                "source": "batchctl",
+                "from": None,
+                "to": APPROVE,
+                "reason": f"confirmed by {by} before the job was created",
+            }
+    return None
+
+
 @jobs_app.command("history")
 def history(
     ref: JobArgument,
@@ -350,7 +441,17 @@ def history(
                     {"at": _iso(at), "source": "engine", "from": old, "to": new, "reason": why}
                 )
         detail = backend.describe_job(job_id)
-    for entry in ledger_history(jobs_dir, load_specs(jobs_dir)):
+    specs = load_specs(jobs_dir)
+    generation = next(
+        (r.generation for r in ledger_records(jobs_dir, specs) if r.job_id == job_id), None
+    )
+    entries = ledger_history(jobs_dir, specs)
+    for approval in approvals_in(entries):  # given before the job existed (gcs): no job ID
+        if approval[:3] == (target_name, _name(detail), generation):
+            approved = _approval_entry(entries, approval)
+            if approved is not None:
+                events.append(approved)
+    for entry in entries:
         if entry["jobId"] == job_id:
             events.append(
                 {

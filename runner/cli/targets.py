@@ -15,7 +15,7 @@ from runner.cli.project import jobs_folder
 from runner.spec.loader import LoadedTarget, SpecSet
 from runner.state.ledger import LedgerStore
 from runner.state.location import State, StateError, state_location, target_locations
-from runner.state.records import LedgerRecord
+from runner.state.records import APPROVE, LedgerRecord
 from runner.stores import StoreUnavailable
 
 
@@ -124,3 +124,22 @@ def current_record(records: list[LedgerRecord], name: str, target: str) -> Ledge
     """The latest generation the ledger records for spec ``name`` on ``target``."""
     named = [r for r in records if r.name == name and r.target == target]
     return max(named, key=lambda r: r.generation) if named else None
+
+
+def note_approval(folder: Path, specs: SpecSet, target: str, name: str, detail: str) -> None:
+    """Record a person's approval of a held job in the ledger that keeps ``target``'s jobs.
+
+    Taken without the reconcile lock, so a person can confirm while `reconcile --watch`
+    runs: a history entry is only ever appended (an SQLite insert in its own transaction;
+    a conditional write retried on conflict in a bucket), and no run rewrites history.
+    """
+    root = project_root(folder)
+    try:
+        place = target_locations(specs, root).get(target) or state_location(folder, None)
+        ledger = State(place).open_ledger()
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        ledger.note(target, name, APPROVE, None, detail)
+    finally:
+        ledger.close()

@@ -28,6 +28,7 @@ from runner.reconcile.failures import read_failure
 from runner.reconcile.model import ActionKind, DesiredJob, JobKey, ObservedJob, Plan
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan as make_plan
+from runner.spec.capabilities import CAPABILITIES
 from runner.spec.errors import SpecInvalid
 from runner.spec.identity import immutable_fields, spec_hash
 from runner.spec.loader import SpecSet
@@ -35,7 +36,7 @@ from runner.state.ledger import LedgerStore, ReadOnlyLedger
 from runner.state.ledger.routed import RoutedLedger
 from runner.state.location import LocalState, State, StateLocation, target_locations
 from runner.state.locks import LockSet
-from runner.state.records import LedgerView
+from runner.state.records import Approval, LedgerView, approvals_in
 from runner.support.filelock import FileLock, LockHeld
 
 if TYPE_CHECKING:
@@ -274,7 +275,18 @@ class Controller:
             now=self.clock(),
             prune=self.prune,
             replace=replace,
+            approvals=self._approvals(),
         )
+
+    def _approvals(self) -> frozenset[Approval]:
+        """Approvals of jobs held before creation, read only when a spec can have one (the
+        history of a bucket ledger is many documents)."""
+        held = any(
+            d.job.spec.confirmation == "manual" and not CAPABILITIES[d.target_kind].confirmation
+            for d in self.desired
+            if d.target_kind in CAPABILITIES
+        )
+        return approvals_in(self.ledger.history()) if held else frozenset()
 
     def _with_failures(self, observed: list[ObservedJob], view: LedgerView) -> LedgerView:
         """The ledger's view, each current job that failed (or has failed tasks) with its reasons.

@@ -14,7 +14,9 @@ recomputes from what is observed, never from remembered events.
   failures beyond that under ``succeeded``, blocks its dependents transitively,
   naming the root cause. ``dependencyPolicy: stage`` creates the dependent early with
   confirmation required and confirms it once the dependencies hold;
-  ``confirmation: manual`` is never confirmed here.
+  ``confirmation: manual`` is never confirmed here. On a service without confirmation
+  (GCS) a manual job is held before it is created: it is created once a person's
+  approval of that spec and generation is in the ledger (``approvals``).
 - Nothing more happens without a person once every job is final, blocked, awaiting
   confirmation, or waiting only on such jobs (``held_by``): ``--until-done`` stops.
 - A job needs attention (``attention``, exit 4) when it Failed, is Blocked, or is
@@ -45,7 +47,7 @@ from runner.reconcile.schedule import latest_slot, next_slot, stamp
 from runner.spec.capabilities import CAPABILITIES
 from runner.spec.gcpause import collector_paused
 from runner.spec.models import failures_tolerated
-from runner.state.records import LedgerRecord, LedgerView, view_of
+from runner.state.records import Approval, LedgerRecord, LedgerView, view_of
 
 SUSPENDED_EXPIRY_DAYS = 30
 _DAY = 86400.0
@@ -204,8 +206,10 @@ class _Planner:
         *,
         now: float,
         replace: frozenset[JobKey],
+        approvals: frozenset[Approval] = frozenset(),
     ) -> None:
         self.desired = {d.key: d for d in desired}
+        self.approvals = approvals
         self.currents = currents
         self.generations = generations
         self.now = now
@@ -372,8 +376,17 @@ class _Planner:
         if slot is not None and current is None:
             cause += f"; the run of {stamp(slot)} (then on schedule)"
         reason = cause
+        if (
+            not staged
+            and spec.confirmation == "manual"
+            and not _has_confirmation(item.target_kind)
+            and (key[0], key[1], generation, item.spec_hash) not in self.approvals
+        ):
+            return self._held(item, base, generation, cause)
         if staged:
             reason += f"; staged with confirmation required until dependencies hold ({why})"
+        elif spec.confirmation == "manual" and not _has_confirmation(item.target_kind):
+            reason += "; confirmed by a person before it was created"
         elif spec.confirmation == "manual":
             reason += "; it will wait for a person to confirm it"
         return base.changed(
@@ -383,6 +396,22 @@ class _Planner:
             staged=staged,
             slot=slot,
             window_start=current.created if current is not None else None,
+        )
+
+    def _held(self, item: DesiredJob, base: Action, generation: int, cause: str) -> Action:
+        """A manual job on a service that starts every job it is given: batchctl holds the
+        create itself until a person approves this spec's generation."""
+        command = f"batchctl jobs confirm {item.key[1]}{_target_flag(item.key[0])}"
+        self.outcomes[item.key] = DependencyOutcome(
+            "pending", f"awaiting confirmation by a person ({command})", held=(item.key[1],)
+        )
+        return base.changed(
+            kind=ActionKind.NOOP,
+            reason=f"awaiting confirmation: {command} ({cause}; {item.target_kind} jobs start "
+            "when created, so batchctl creates it once confirmed)",
+            generation=generation,
+            awaiting_confirmation=True,
+            command=command,
         )
 
     def _existing(self, item: DesiredJob, current: Current, base: Action, note: str) -> Action:
@@ -508,6 +537,11 @@ def _has_priority(kind: str) -> bool:
     return caps is None or caps.priority
 
 
+def _has_confirmation(kind: str) -> bool:
+    caps = CAPABILITIES.get(kind)
+    return caps is None or caps.confirmation
+
+
 def _target_flag(target: str) -> str:
     return f" --target {target}" if target != "local" else ""
 
@@ -520,14 +554,25 @@ def plan(
     now: float,
     prune: bool = False,
     replace: Iterable[JobKey] = (),
+    approvals: Iterable[Approval] = (),
 ) -> Plan:
     """The plan for ``desired`` given what is observed and recorded (pure).
 
-    ``ledger`` is the ledger's view (``LedgerStore.view()``) or all of its records.
+    ``ledger`` is the ledger's view (``LedgerStore.view()``) or all of its records;
+    ``approvals`` are the (target, name, generation, spec hash) a person confirmed before
+    their job existed (``state.records.approvals_in``).
     """
     view = ledger if isinstance(ledger, LedgerView) else view_of(ledger)
     with collector_paused():  # 100,000 jobs: see there
-        return _plan(desired, observed, view, now=now, prune=prune, replace=replace)
+        return _plan(
+            desired,
+            observed,
+            view,
+            now=now,
+            prune=prune,
+            replace=replace,
+            approvals=frozenset(approvals),
+        )
 
 
 def _plan(
@@ -538,6 +583,7 @@ def _plan(
     now: float,
     prune: bool,
     replace: Iterable[JobKey],
+    approvals: frozenset[Approval],
 ) -> Plan:
     adoptions = _adopt(observed, ledger)
     records = [*ledger.latest, *adoptions]
@@ -545,7 +591,9 @@ def _plan(
     generations: dict[JobKey, int] = {}
     for record in records:
         generations[record.key] = max(generations.get(record.key, 0), record.generation)
-    planner = _Planner(desired, currents, generations, now=now, replace=frozenset(replace))
+    planner = _Planner(
+        desired, currents, generations, now=now, replace=frozenset(replace), approvals=approvals
+    )
     actions = [planner.decide(item) for item in _order(desired)]
     if planner.problems:
         raise PlanError(planner.problems)

@@ -66,7 +66,7 @@ class Capabilities:
     metadata_fields: frozenset[str] = frozenset()
     priority: bool = True
     reports: bool = True
-    confirmation: bool = True
+    confirmation: bool = True  # without it, batchctl holds a manual job's create itself
     # A csv manifest pinned to one ETag or version (GCS reads the object as it is then)
     manifest_pins: bool = True
     # `generate` as object prefixes alone: no filters, versions or saved listing (GCS)
@@ -305,25 +305,17 @@ def check_job(job: BatchJob, caps: Capabilities) -> list[tuple[Path, str]]:
                     f"invoke takes a {caps.invoke_with}, not a {given}: {target}",
                 )
             )
-    if not caps.confirmation:
-        # A job there starts when it is created: a person's confirmation (and staging,
-        # which waits on one) would need batchctl to hold the create itself.
-        if spec.confirmation == "manual":
-            problems.append(
-                (
-                    ("spec", "confirmation"),
-                    f"manual confirmation is not supported: {target}, whose jobs start when "
-                    "created",
-                )
+    # Where a job starts when it is created, `confirmation: manual` still works: the planner
+    # holds the create until a person confirms (reconcile.plan). Staging cannot: it means a
+    # job created early that waits, and there is nothing to wait in.
+    if not caps.confirmation and spec.dependency_policy == "stage":
+        problems.append(
+            (
+                ("spec", "dependencyPolicy"),
+                f"stage is not supported: {target}, which has no confirmation to stage a job "
+                "behind; use wait",
             )
-        if spec.dependency_policy == "stage":
-            problems.append(
-                (
-                    ("spec", "dependencyPolicy"),
-                    f"stage is not supported: {target} has no confirmation to stage a job "
-                    "behind; use wait",
-                )
-            )
+        )
     if spec.report and not caps.reports:
         problems.append(
             (

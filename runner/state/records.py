@@ -64,3 +64,35 @@ def report_location(bucket: str, prefix: str | None, job_id: str) -> str:
     base = (prefix or "").strip("/")
     key = f"{base}/job-{job_id}/manifest.json" if base else f"job-{job_id}/manifest.json"
     return json.dumps({"bucket": bucket, "key": key})
+
+
+# A person's confirmation of a job not created yet, on a service that has no confirmation
+# of its own (GCS): (target, name, generation, spec hash). Kept as a history entry, so the
+# ledger's format does not change and the approval is also the audit record of who gave it.
+Approval = tuple[str, str, int, str]
+APPROVE = "approve"
+
+
+def approval_detail(generation: int, spec_hash: str, by: str) -> str:
+    """The history detail of an approval."""
+    return json.dumps({"generation": generation, "specHash": spec_hash, "by": by})
+
+
+def approvals_in(history: Iterable[dict[str, object]]) -> frozenset[Approval]:
+    """The approvals among history entries (others, and unreadable details, are skipped)."""
+    found = set()
+    for entry in history:
+        if entry.get("action") != APPROVE:
+            continue
+        try:
+            detail = json.loads(str(entry.get("detail") or ""))
+            approval = (
+                str(entry["target"]),
+                str(entry["name"]),
+                int(detail["generation"]),
+                str(detail["specHash"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+        found.add(approval)
+    return frozenset(found)

@@ -446,3 +446,58 @@ def test_an_action_changed_is_what_dataclasses_replace_makes() -> None:
     assert base.kind is ActionKind.NOOP  # the original is untouched
     with pytest.raises(TypeError, match="no field kinds"):
         base.changed(kinds=ActionKind.WAIT)
+
+
+GCS_TARGET = (
+    "apiVersion: batchctl/v1\nkind: Target\nmetadata: {name: g}\nspec:\n  gcs: {project: media-1}"
+)
+
+
+def _on_gcs(name: str, extra: str = "") -> str:
+    return job_yaml(name, f"target: g\n{extra}", op="{delete: {}}").replace(
+        "{generate: {bucket: logs}}", "{generate: {bucket: logs, prefix: x/}}"
+    )
+
+
+def test_manual_job_on_a_service_without_confirmation_is_held_until_approved() -> None:
+    items = desired(
+        _on_gcs("a", "confirmation: manual"), _on_gcs("b", "dependsOn: [{job: a}]"), GCS_TARGET
+    )
+    a = by_name(items, "a")
+    held = plan(items, [], [], now=NOW)
+    action = _action(held.actions, "a")
+    assert (action.kind, action.awaiting_confirmation, action.generation) == (A.NOOP, True, 1)  # type: ignore[attr-defined]
+    assert action.command == "batchctl jobs confirm a --target g"  # type: ignore[attr-defined]
+    assert not held.changes
+    b = _action(held.actions, "b")
+    assert (b.kind, b.held_by) == (A.WAIT, ("a",))  # type: ignore[attr-defined]
+
+    approved = plan(items, [], [], now=NOW, approvals=[("g", "a", 1, a.spec_hash)])
+    action = _action(approved.actions, "a")
+    assert action.kind is A.CREATE  # type: ignore[attr-defined]
+    assert "confirmed by a person before it was created" in action.reason  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "approval",
+    [("g", "a", 2, "same"), ("g", "a", 1, "another-hash"), ("other", "a", 1, "same")],
+    ids=["another-generation", "another-spec", "another-target"],
+)
+def test_an_approval_holds_for_one_spec_generation_and_target(
+    approval: tuple[str, str, int, str],
+) -> None:
+    items = desired(_on_gcs("a", "confirmation: manual"), GCS_TARGET)
+    a = by_name(items, "a")
+    given = tuple(a.spec_hash if part == "same" else part for part in approval)
+    result = plan(items, [], [], now=NOW, approvals=[given])  # type: ignore[list-item]
+    assert result.actions[0].awaiting_confirmation
+    assert not result.changes
+
+
+def test_a_held_job_waits_for_its_dependencies_before_it_asks_a_person() -> None:
+    items = desired(
+        _on_gcs("a"), _on_gcs("b", "dependsOn: [{job: a}]\nconfirmation: manual"), GCS_TARGET
+    )
+    result = plan(items, [], [], now=NOW)
+    b = _action(result.actions, "b")
+    assert (b.kind, b.awaiting_confirmation) == (A.WAIT, False)  # type: ignore[attr-defined]

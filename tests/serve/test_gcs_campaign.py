@@ -2,8 +2,8 @@
 
 Through Google's official client (REST transport) with a bearer token, as batchctl runs
 against storagebatchoperations.googleapis.com: dependencies are sequenced by batchctl
-alone (GCS has no priority and no confirmation), and a failed object's error summary
-reaches `status`.
+alone (GCS has no priority and no confirmation: batchctl holds the manual step's create
+until a person confirms it), and a failed object's error summary reaches `status`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ TOKEN = "campaign-token"
 
 
 def campaign(endpoint: str) -> str:
-    """Put the photos' metadata, hold them, lift the holds, then delete the drafts.
+    """Put the photos' metadata, hold them, lift the holds, then delete the drafts once a
+    person says so.
 
     Metadata before the hold: the embedded engine puts metadata by copying an object onto
     itself, which a hold refuses on its stores (GCS itself updates a held object's metadata).
@@ -53,6 +54,7 @@ def campaign(endpoint: str) -> str:
             operation=operation,
             depends=f"  dependsOn: [{{job: {after}}}]\n" if after else "",
         )
+        + ("  confirmation: manual\n" if name == "delete-drafts" else "")
         for name, prefix, operation, after in jobs
     ]
     target = (
@@ -93,7 +95,25 @@ def test_a_campaign_on_gcs(
         assert main(["plan", "--detailed-exitcode"]) == 2  # changes pending
         plan = capsys.readouterr().out
         assert "describe-photos" in plan
+        # a person cannot wave the manual step through before its dependencies hold
+        assert main(["jobs", "confirm", "delete-drafts"]) == 1
+        refused = capsys.readouterr().err
+        assert "its dependencies do not hold: waiting for release-photos" in refused
         until_done = ["reconcile", "--until-done", "--interval", "0.3", "--timeout", "180"]
+        assert main(until_done) == 0  # stops at the manual step: nothing moves without a person
+        out = capsys.readouterr().out
+        assert "done: 3 final, 0 need attention, 1 awaiting a person" in out
+        assert [o.key for o in store.list("media", "drafts/")] == ["drafts/a.jpg", "drafts/b.jpg"]
+        assert len(_jobs(engine_side)) == 3  # held by batchctl: GCS would start it at once
+        assert main(["status"]) == 0
+        shown = capsys.readouterr().out
+        assert "Awaiting confirmation" in shown
+        assert "batchctl jobs confirm delete-drafts --target gcs" in shown
+        assert main(["jobs", "confirm", "delete-drafts"]) == 0
+        said = capsys.readouterr().out
+        assert "delete-drafts: confirmed (generation 1) by " in said
+        assert main(["jobs", "confirm", "delete-drafts"]) == 1  # once is enough
+        assert "delete-drafts is confirmed already" in capsys.readouterr().err
         assert main(until_done) == 4  # a job completed with a failed object
         out = capsys.readouterr().out
         assert "done: 4 final, 1 need attention, 0 awaiting a person" in out
@@ -121,6 +141,13 @@ def test_a_campaign_on_gcs(
         assert "no completion report lists them (GCS writes none)" in report
         assert "PERMISSION_DENIED" in report
         assert "gs://media/drafts/b.jpg" in report
+        assert main(["jobs", "confirm", "delete-drafts"]) == 1
+        assert "exists already: gcs jobs start when created" in capsys.readouterr().err
+        argv = ["jobs", "history", "delete-drafts", "-o", "json"]
+        events = json.loads(_run(main, capsys, argv))["events"]
+        approval = next(e for e in events if e["to"] == "approve")
+        assert approval["reason"].startswith("confirmed by ")
+        assert events.index(approval) < events.index(next(e for e in events if e["to"] == "create"))
         # nothing more to do; no priority change is ever planned on gcs
         assert main(["plan"]) == 0
         assert "0 to create, 0 to recreate, 0 to change, 0 to cancel" in capsys.readouterr().out
@@ -129,6 +156,11 @@ def test_a_campaign_on_gcs(
         worker.join()
         server.shutdown()
         engine_side.close()
+
+
+def _run(main, capsys, argv):  # type: ignore[no-untyped-def]
+    assert main(argv) == 0
+    return capsys.readouterr().out
 
 
 def _jobs(backend: LocalBackend) -> list:  # type: ignore[type-arg]
