@@ -34,6 +34,19 @@ class KeepsTaskResults(Protocol):
 
 
 @runtime_checkable
+class DeletesJobs(Protocol):
+    """A service whose finished jobs are deleted by the caller (``gcs``'s DeleteJob).
+
+    S3 Batch Operations and COS drop a job from ListJobs 90 days after it ends and have no
+    delete. ``--prune`` deletes the finished job of a removed spec here; the ledger keeps it.
+    """
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete a finished job."""
+        ...
+
+
+@runtime_checkable
 class RunsItsEngine(Protocol):
     """A service whose jobs move only while something here runs its engine (``local``).
 

@@ -88,7 +88,11 @@ StateOption = Annotated[
     ),
 ]
 PruneOption = Annotated[
-    bool, typer.Option("--prune", help="Cancel live managed jobs whose spec is gone.")
+    bool,
+    typer.Option(
+        "--prune",
+        help="Cancel live managed jobs whose spec is gone (on gcs, delete their finished jobs).",
+    ),
 ]
 ReplaceOption = Annotated[
     list[str] | None,

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from runner.backends.base import JobService
-from runner.jobs.errors import JobServiceError, JobStatusError
+from runner.backends.base import DeletesJobs, JobService
+from runner.jobs.errors import JobServiceError, JobStatusError, NotFound
 from runner.jobs.models import JobRequest
 from runner.jobs.status import JobStatus
 from runner.reconcile.model import Action, ActionKind, DesiredJob, Plan, client_token
@@ -156,6 +156,14 @@ def _apply_one(
         service.update_job_priority(action.job_id, action.priority)
     elif kind is ActionKind.CANCEL:
         _cancel_quietly(service, action.job_id, action.reason[:256])
+    elif kind is ActionKind.DELETE:
+        inner = getattr(service, "inner", service)
+        if not isinstance(inner, DeletesJobs):
+            raise ValueError(f"target {action.target} does not delete jobs")
+        # Deleting loses nothing (the ledger keeps the job's record, counts and failure),
+        # and a job deleted already — an answer lost on a retried pass — is what was asked.
+        with contextlib.suppress(NotFound):
+            inner.delete_job(action.job_id)
     return action.job_id
 
 

@@ -276,6 +276,7 @@ class Controller:
             prune=self.prune,
             replace=replace,
             approvals=self._approvals(),
+            target_kinds={name: t.kind for name, t in self.specs.targets.items()},
         )
 
     def _approvals(self) -> frozenset[Approval]:

@@ -66,6 +66,7 @@ class ActionKind(StrEnum):
     CONFIRM = "confirm"
     SET_PRIORITY = "priority"
     CANCEL = "cancel"
+    DELETE = "delete"  # a finished job of a removed spec, where jobs stay listed (--prune)
     RECREATE = "recreate"
     WAIT = "wait"
     BLOCKED = "blocked"

@@ -29,7 +29,7 @@ recomputes from what is observed, never from remembered events.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.jobs.progress import Counts, Failure
@@ -537,6 +537,11 @@ def _has_priority(kind: str) -> bool:
     return caps is None or caps.priority
 
 
+def _lists_until_deleted(kind: str) -> bool:
+    caps = CAPABILITIES.get(kind)
+    return caps is not None and caps.deletes_jobs
+
+
 def _has_confirmation(kind: str) -> bool:
     caps = CAPABILITIES.get(kind)
     return caps is None or caps.confirmation
@@ -555,12 +560,14 @@ def plan(
     prune: bool = False,
     replace: Iterable[JobKey] = (),
     approvals: Iterable[Approval] = (),
+    target_kinds: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan for ``desired`` given what is observed and recorded (pure).
 
     ``ledger`` is the ledger's view (``LedgerStore.view()``) or all of its records;
     ``approvals`` are the (target, name, generation, spec hash) a person confirmed before
-    their job existed (``state.records.approvals_in``).
+    their job existed (``state.records.approvals_in``); ``target_kinds`` (name → kind)
+    tells ``prune`` where a removed spec's finished job is deleted.
     """
     view = ledger if isinstance(ledger, LedgerView) else view_of(ledger)
     with collector_paused():  # 100,000 jobs: see there
@@ -572,6 +579,7 @@ def plan(
             prune=prune,
             replace=replace,
             approvals=frozenset(approvals),
+            target_kinds=target_kinds or {},
         )
 
 
@@ -584,6 +592,7 @@ def _plan(
     prune: bool,
     replace: Iterable[JobKey],
     approvals: frozenset[Approval],
+    target_kinds: Mapping[str, str],
 ) -> Plan:
     adoptions = _adopt(observed, ledger)
     records = [*ledger.latest, *adoptions]
@@ -600,7 +609,24 @@ def _plan(
     wanted = {d.key for d in desired}
     orphans = []
     for key, current in sorted(currents.items()):
-        if key in wanted or current.status.final or not current.listed:
+        if key in wanted or not current.listed:
+            continue
+        if current.status.final:
+            if prune and _lists_until_deleted(target_kinds.get(key[0], "")):
+                orphans.append(
+                    Action(
+                        ActionKind.DELETE,
+                        target=key[0],
+                        name=key[1],
+                        reason="no spec any more (--prune): the finished job is deleted from "
+                        "the service (the ledger keeps its record)",
+                        job_id=current.job_id,
+                        status=current.status,
+                        counts=current.counts,
+                        spec_hash=current.spec_hash,
+                        orphan=True,
+                    )
+                )
             continue
         orphan = Action(
             ActionKind.CANCEL if prune else ActionKind.NOOP,

@@ -66,6 +66,9 @@ class Capabilities:
     metadata_fields: frozenset[str] = frozenset()
     priority: bool = True
     reports: bool = True
+    # The service deletes finished jobs on request (GCS's DeleteJob; how long it lists them
+    # otherwise is not in our reference sheet): --prune deletes a removed spec's job
+    deletes_jobs: bool = False
     confirmation: bool = True  # without it, batchctl holds a manual job's create itself
     # A csv manifest pinned to one ETag or version (GCS reads the object as it is then)
     manifest_pins: bool = True
@@ -174,6 +177,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         priority=False,
         reports=False,
         confirmation=False,
+        deletes_jobs=True,
         manifest_pins=False,
         generate_prefix_only=True,
     ),

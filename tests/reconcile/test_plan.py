@@ -501,3 +501,26 @@ def test_a_held_job_waits_for_its_dependencies_before_it_asks_a_person() -> None
     result = plan(items, [], [], now=NOW)
     b = _action(result.actions, "b")
     assert (b.kind, b.awaiting_confirmation) == (A.WAIT, False)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("kind", "prune", "expected"),
+    [
+        ("gcs", True, [("old", A.DELETE)]),
+        ("gcs", False, []),
+        ("aws", True, []),
+        ("local", True, []),
+    ],
+)
+def test_prune_deletes_a_finished_job_only_where_the_service_deletes_jobs(
+    kind: str, prune: bool, expected: list[tuple[str, ActionKind]]
+) -> None:
+    items = desired(_on_gcs("a"), GCS_TARGET)
+    gone = desired(_on_gcs("old"), GCS_TARGET)[0]
+    seen = [observed(gone, "job-old", S.COMPLETE)]
+    ledger = [recorded(gone, "job-old", S.COMPLETE)]
+    result = plan(items, seen, ledger, now=NOW, prune=prune, target_kinds={"g": kind})
+    assert [(o.name, o.kind) for o in result.orphans] == expected
+    # once deleted it is no longer listed, and nothing more is planned for it
+    after = plan(items, [], ledger, now=NOW, prune=prune, target_kinds={"g": kind})
+    assert after.orphans == ()

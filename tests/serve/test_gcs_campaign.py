@@ -151,11 +151,33 @@ def test_a_campaign_on_gcs(
         # nothing more to do; no priority change is ever planned on gcs
         assert main(["plan"]) == 0
         assert "0 to create, 0 to recreate, 0 to change, 0 to cancel" in capsys.readouterr().out
+        # a removed spec's finished job is deleted from GCS by --prune; the ledger keeps it
+        spec = project / "jobs.d" / "photos.yaml"
+        spec.write_text(campaign(server.url).replace(_document(spec, "delete-drafts"), ""))
+        assert main(["plan", "--prune"]) == 0  # exit 0: the orphans alone change nothing yet
+        shown = capsys.readouterr().out
+        assert "-   delete-drafts (gcs) [orphan, job delete-drafts-" in shown
+        assert "the finished job is deleted from the service" in shown
+        assert main(["apply", "--prune", "--yes"]) == 0
+        capsys.readouterr()
+        listed = json.loads(_run(main, capsys, ["jobs", "list", "--target", "gcs", "-o", "json"]))
+        assert sorted(j["name"] for j in listed["jobs"]) == order[:3]
+        assert "4 job record(s)" in _run(main, capsys, ["state", "show"])
+        assert main(["plan", "--prune"]) == 0
+        assert "0 to cancel;" in capsys.readouterr().out  # deleted once, not again
     finally:
         stop.set()
         worker.join()
         server.shutdown()
         engine_side.close()
+
+
+def _document(path: Path, name: str) -> str:
+    """The YAML document of job ``name`` (with its separator) in ``path``."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f"metadata: {{name: {name},")
+    start = text.rindex("apiVersion", 0, start)
+    return text[start : text.index("---\n", start) + 4]
 
 
 def _run(main, capsys, argv):  # type: ignore[no-untyped-def]
