@@ -67,3 +67,20 @@ def test_readme_example(
     capsys.readouterr()
     main(argv[1:])
     assert capsys.readouterr().out.rstrip("\n") == expected.rstrip("\n")
+
+
+def test_readme_tree_is_what_the_finished_demo_draws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `status --tree` picture in the README, from the example campaign run to its end."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"\$ batchctl status --tree\n(.*?)```", text, re.S)
+    assert block is not None
+    shown = "\n".join(line.removeprefix("  ") for line in block.group(1).splitlines())
+    shutil.copytree(REPO / "jobs.d", tmp_path / "jobs.d")
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "init"]) == 0
+    assert main(["reconcile", "--until-done", "--interval", "0.2", "--timeout", "300"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--tree"]) == 0
+    assert capsys.readouterr().out.rstrip("\n") == shown.rstrip("\n").rstrip()

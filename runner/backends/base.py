@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from runner.jobs.models import JobDetail, JobPage, JobRequest, JobSummary
@@ -30,6 +31,18 @@ class KeepsTaskResults(Protocol):
 
     def top_error(self, job_id: str) -> tuple[str, int] | None:
         """The commonest error code of the job's failed tasks, and how many had it."""
+        ...
+
+
+@runtime_checkable
+class KeepsEvents(Protocol):
+    """A service that keeps every status change of a job with its time (``local``).
+
+    Cloud services show only the current status; their timeline is the ledger's.
+    """
+
+    def job_events(self, job_id: str) -> list[tuple[datetime, str | None, str, str | None]]:
+        """(time, old status, new status, reason) of each change, oldest first."""
         ...
 
 

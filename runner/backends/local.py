@@ -15,6 +15,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from runner.engine.lock import worker_lock, worker_running
@@ -56,6 +57,10 @@ class LocalBackend:
                 self.target.store, self.project_root, workers=self.target.workers
             )
         return self._store
+
+    def job_events(self, job_id: str) -> list[tuple[datetime, str | None, str, str | None]]:
+        """Every status change of a job: (time, old, new, reason), oldest first."""
+        return self.engine.events(job_id)
 
     def create_job(self, request: JobRequest) -> str:
         """Create a job."""

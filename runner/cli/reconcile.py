@@ -444,6 +444,10 @@ def status(
     state: StateOption = None,
     campaign: CampaignOption = None,
     verbose: VerboseOption = False,
+    tree: Annotated[
+        bool,
+        typer.Option("--tree", help="Draw each campaign's dependency tree (text output)."),
+    ] = False,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", hidden=True)] = 0.0,
     no_lock: Annotated[bool, typer.Option("--no-lock", hidden=True)] = False,
 ) -> int:
@@ -454,12 +458,36 @@ def status(
     with more failed tasks than it tolerates, 1 error, 64 usage error.
     """
     del lock_timeout, no_lock  # status never takes the lock (kept for older scripts)
+    if tree and (output is not StatusOutput.text or template is not None):
+        raise CommandError(
+            "--tree draws text: use it without --output and --template", exitcodes.USAGE
+        )
     jobs = jobs_folder(folder, dir_option)
     with controller(jobs, state=state, verbose=verbose, read_only=True, campaign=campaign) as ctl:
         result = ctl.run_pass(apply=False)
         notes = ctl.idle_engines(result.plan)
-    view = {**plan_view(result.plan, notes=notes), "generatedAt": _stamp()}
-    if template is not None:
+        view = {**plan_view(result.plan, notes=notes), "generatedAt": _stamp()}
+        if output is StatusOutput.html:
+            from runner.reports import graph, timeline
+
+            now = time.time()
+            lines = timeline.gather(
+                result.plan.actions,
+                ctl.services,
+                ctl.ledger.records(),
+                ctl.ledger.history(),
+                now,
+            )
+            view["graphSvg"] = graph.svg(view)
+            view["timelineSvg"] = timeline.svg(lines, now)
+            view["timelineFromLedger"] = sorted(
+                {ln.target for ln in lines if ln.source == "ledger"}
+            )
+    if tree:
+        from runner.reports.graph import tree_lines
+
+        typer.echo("\n".join(tree_lines(view)))
+    elif template is not None:
         echo_user_template(template, view, template_timeout)
     elif output is StatusOutput.json:
         typer.echo(json.dumps(view, indent=2))

@@ -95,6 +95,8 @@ class Action:
     priority: int | None = None
     old_priority: int | None = None
     depends_on: tuple[str, ...] = ()
+    # (target, name, condition) of each dependsOn entry: the campaign's graph
+    dependencies: tuple[tuple[str, str, str], ...] = ()
     awaiting_confirmation: bool = False
     failed: bool = False
     orphan: bool = False

@@ -265,6 +265,7 @@ class _Planner:
             campaign=item.job.metadata.campaign,
             priority=spec.priority,
             depends_on=tuple(d.job for d in spec.depends_on),
+            dependencies=tuple((d.target or key[0], d.job, d.condition) for d in spec.depends_on),
         )
         if current is not None:
             base = base.changed(job_id=current.job_id, status=current.status, counts=current.counts)

@@ -90,6 +90,10 @@ def action_view(action: Action) -> dict[str, Any]:
         "oldPriority": action.old_priority,
         "generation": action.generation,
         "dependsOn": list(action.depends_on),
+        "dependencies": [
+            {"target": target, "name": name, "condition": condition}
+            for target, name, condition in action.dependencies
+        ],
         "progress": (
             {
                 "total": counts.total,

@@ -200,6 +200,8 @@ def test_status_page_in_chromium(
     )
     assert "tag-some" in dom.stdout
     assert 'class="bar"' in dom.stdout
+    assert 'class="graph"' in dom.stdout  # the pictures survive the browser's parser
+    assert 'class="timeline"' in dom.stdout
 
 
 EXHAUSTING = {
