@@ -42,6 +42,7 @@ Exit codes (for alerting: see the README, "Running it unattended"):
   0    success; with --detailed-exitcode, nothing pending
   1    error: invalid specs, a backend failure, a refused confirmation
   2    changes or work pending: --detailed-exitcode, reconcile --timeout
+  3    plan --max-cost: the estimate is above the bound, or not wholly known
   4    a job needs attention: Failed, Blocked, or Complete with more failed
        tasks than its tolerateFailedTasks (status, reconcile --until-done)
   64   usage error

@@ -33,6 +33,7 @@ from runner.reconcile.controller import (
     settled,
     troubled,
 )
+from runner.reconcile.estimate import estimate_view, money
 from runner.reconcile.model import Plan, PlanError
 from runner.reports.environment import render
 from runner.reports.views import plan_view
@@ -181,9 +182,16 @@ def controller(
         ctl.close()
 
 
-def render_plan(plan: Plan, output: PlanOutput, notes: list[str] | None = None) -> str:
-    """The plan as text, markdown or JSON."""
+def render_plan(
+    plan: Plan,
+    output: PlanOutput,
+    notes: list[str] | None = None,
+    estimate: dict[str, Any] | None = None,
+) -> str:
+    """The plan as text, markdown or JSON (with the estimate of its jobs, when made)."""
     view = plan_view(plan, notes=notes)
+    if estimate is not None:
+        view["estimate"] = estimate
     if output is PlanOutput.json:
         return json.dumps(view, indent=2)
     if output is PlanOutput.md:
@@ -206,13 +214,31 @@ def plan(
     verbose: VerboseOption = False,
     lock_timeout: LockTimeoutOption = 0.0,
     no_lock: NoLockOption = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            metavar="USD",
+            min=0,
+            help="Exit 3 when the estimated cost is above USD, or not wholly known.",
+        ),
+    ] = None,
+    estimate: Annotated[
+        bool,
+        typer.Option(
+            "--estimate/--no-estimate",
+            help="Count the objects of each job to create and estimate cost and duration.",
+        ),
+    ] = True,
 ) -> int:
-    """Show what a reconcile pass would do; change nothing.
+    """Show what a reconcile pass would do, and what it would cost; change nothing.
 
     \b
     Exit 0 (with --detailed-exitcode: nothing to do), 2 changes pending
-    (--detailed-exitcode), 1 error, 64 usage error.
+    (--detailed-exitcode), 3 above --max-cost, 1 error, 64 usage error.
     """
+    if max_cost is not None and not estimate:
+        raise CommandError("--max-cost needs the estimate: drop --no-estimate", exitcodes.USAGE)
     jobs = jobs_folder(folder, dir_option)
     with controller(
         jobs,
@@ -226,7 +252,18 @@ def plan(
     ) as ctl:
         result = ctl.run_pass(apply=False)
         notes = ctl.idle_engines(result.plan)
-    typer.echo(render_plan(result.plan, output, notes))
+        made = ctl.estimate(result.plan) if estimate else None
+    typer.echo(render_plan(result.plan, output, notes, estimate_view(made) if made else None))
+    if max_cost is not None and made is not None:
+        if made.usd > max_cost:
+            _err(f"batchctl: the estimate, {money(made.usd)}, is above --max-cost {max_cost:g}")
+            return exitcodes.COSTLY
+        if not made.complete:
+            _err(
+                f"batchctl: the cost is not wholly known (priced part {money(made.usd)}; see "
+                f"'not priced' above): treated as above --max-cost {max_cost:g}"
+            )
+            return exitcodes.COSTLY
     if detailed_exitcode and result.plan.changes:
         return exitcodes.CHANGES
     return exitcodes.OK

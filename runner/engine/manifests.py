@@ -199,7 +199,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out + r"\Z", re.S)
 
 
-def _matches(info: ObjectInfo, spec: GenerateManifest, pattern: re.Pattern[str] | None) -> bool:
+def matches(info: ObjectInfo, spec: GenerateManifest, pattern: re.Pattern[str] | None) -> bool:
     f = spec.filters
     if pattern is not None and not pattern.match(info.key):
         return False
@@ -222,7 +222,7 @@ def generated_tasks(store: ObjectStore, spec: GenerateManifest) -> Iterator[Task
     pattern = glob_regex(spec.filters.key_matches) if spec.filters.key_matches else None
     try:
         for info in store.list(spec.bucket, spec.prefix or "", versions=spec.versions == "all"):
-            if _matches(info, spec, pattern):
+            if matches(info, spec, pattern):
                 version = info.version_id if spec.versions == "all" else None
                 yield info.bucket, urllib.parse.quote(info.key, safe="/"), version
     except StoreError as exc:

@@ -24,10 +24,12 @@ from runner.backends.traced import TracedService
 from runner.jobs.progress import Failure
 from runner.jobs.status import FINAL, JobStatus
 from runner.reconcile.apply import ApplyResult, apply_plan
+from runner.reconcile.estimate import LISTING_LIMIT, Estimate, estimate_plan
 from runner.reconcile.failures import read_failure
 from runner.reconcile.model import ActionKind, DesiredJob, JobKey, ObservedJob, Plan
 from runner.reconcile.observe import observe
 from runner.reconcile.plan import plan as make_plan
+from runner.reconcile.pricing import PriceBook
 from runner.spec.capabilities import CAPABILITIES
 from runner.spec.errors import SpecInvalid
 from runner.spec.identity import immutable_fields, spec_hash
@@ -277,6 +279,24 @@ class Controller:
             replace=replace,
             approvals=self._approvals(),
             target_kinds={name: t.kind for name, t in self.specs.targets.items()},
+        )
+
+    def estimate(self, plan: Plan, *, listing_limit: int = LISTING_LIMIT) -> Estimate:
+        """The cost and duration of the jobs ``plan`` would create (objects counted, and
+        a listing made, here: see reconcile.estimate)."""
+        own = jobsdir.load_project(self.project_root).pricing
+        book = PriceBook({str(backend): regions for backend, regions in own.items()})
+        return estimate_plan(
+            plan,
+            self.desired,
+            {loaded.key: loaded for loaded in self.specs.jobs},
+            self.specs.targets,
+            self.services,
+            self.ledger.records(),
+            self.project_root,
+            book,
+            ledger=self.ledger,
+            listing_limit=listing_limit,
         )
 
     def _approvals(self) -> frozenset[Approval]:

@@ -29,6 +29,9 @@ class LedgerRecord:
     report: str | None = None
     slot: float | None = None  # the scheduled run this generation is (recurring jobs)
     failure: Failure | None = None  # read once the job is final with failures
+    # Tasks per second of active time, kept once the job is Complete: `plan` estimates the
+    # duration of the next job of the same operation on the same target from it.
+    rate: float | None = None
 
     @property
     def key(self) -> tuple[str, str]:

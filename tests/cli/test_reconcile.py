@@ -42,10 +42,14 @@ def test_example_campaign_end_to_end(campaign: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "+   tag-2024-logs: create generation 1: new spec" in out
     assert "…   verify-archive: waiting for archive-2024-logs: staged, suspended" in out
-    assert out.strip().endswith(
+    *_, summary, estimate = out.strip().splitlines()
+    assert summary == (
         "Plan: 3 to create, 0 to recreate, 0 to change, 0 to cancel; 2 waiting, 0 blocked, "
         "0 unchanged."
     )
+    # five jobs still to create (two behind their dependencies), on a folder store: free
+    assert estimate.startswith("Estimate: $0.00 for the 5 job(s) still to create;")
+    assert "≈ 10,080 objects · $0.00 (folder store: no fees) · duration no estimate yet" in out
     assert main(["plan", "-o", "json"]) == 0
     view = json.loads(capsys.readouterr().out)
     assert view["summary"]["create"] == 3

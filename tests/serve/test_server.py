@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,9 +254,32 @@ def test_the_example_campaign_through_the_aws_backend(
         monkeypatch.chdir(project)
         assert main(["validate"]) == 0
         capsys.readouterr()
+        # what it will cost, before anything runs: four jobs at AWS's prices
+        assert main(["plan", "-o", "json"]) == 0
+        estimate = json.loads(capsys.readouterr().out)["estimate"]
+        assert sorted(j["name"] for j in estimate["jobs"]) == [
+            "archive-2024-logs",
+            "hold-signed-contracts",
+            "tag-2024-logs",
+            "verify-archive",
+        ]
+        assert all(j["seconds"] is None for j in estimate["jobs"])  # no history yet
+        objects_by_job = {j["name"]: j["objects"] for j in estimate["jobs"]}
+        assert objects_by_job["tag-2024-logs"] == 5  # listed with the spec's filters
+        assert estimate["usd"] >= 4 * 0.25
+        assert main(["plan", "--max-cost", "0.5"]) == 3
+        assert "is above --max-cost 0.5" in capsys.readouterr().err
+        assert main(["plan", "--max-cost", "1000"]) in (0, 3)
+        capsys.readouterr()
         assert main(["reconcile", "--until-done", "--interval", "0.3", "--timeout", "180"]) == 0
         out = capsys.readouterr().out
         assert "done: 4 final, 0 need attention, 0 awaiting a person" in out
+        # after one run, the next run of an operation has a measured duration
+        assert main(["plan", "--replace", "tag-2024-logs"]) == 0
+        replanned = capsys.readouterr().out
+        line = replanned.split("tag-2024-logs (prod): recreate")[1].splitlines()[1]
+        assert "≈ 5 objects · $0.25" in line
+        assert "tasks/s, as measured here" in line
         assert objects.get_tags("logs", "2024/01/03/app-000.log") == {
             "class": "archive",
             "year": "2024",

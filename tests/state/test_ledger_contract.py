@@ -99,11 +99,19 @@ def test_a_record_comes_back_as_written(make: callable) -> None:  # type: ignore
         record("a", 2, status=JobStatus.NEW, staged=True),
         record("own-b", failure=Failure(top_error=("NoSuchKey", 3))),
         record("c", slot=1700000000.0, terminated=1200.0, status=JobStatus.COMPLETE),
+        record("d", status=JobStatus.COMPLETE, rate=1234.5),
     ]
     for item in written:
         ledger.record(item)
     found = sorted(ledger.records(), key=lambda r: (r.name, r.generation))
     assert found == sorted(written, key=lambda r: (r.name, r.generation))
+
+
+def test_a_rate_once_kept_is_not_lost_by_a_later_refresh(make: callable) -> None:  # type: ignore[valid-type]
+    ledger = make()
+    ledger.record(record("a", status=JobStatus.COMPLETE, rate=50.0))
+    ledger.record(record("a", status=JobStatus.COMPLETE))  # a write that knows no rate
+    assert [r.rate for r in ledger.records()] == [50.0]
 
 
 def test_the_view_holds_each_newest_generation_and_every_job_id(make: callable) -> None:  # type: ignore[valid-type]

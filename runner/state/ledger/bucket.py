@@ -89,6 +89,7 @@ def record_json(record: LedgerRecord, updated: float) -> dict[str, Any]:
         "report": record.report,
         "slot": record.slot,
         "failure": record.failure.to_json() if record.failure else None,
+        "rate": record.rate,
         "updated": updated,
     }
 
@@ -110,6 +111,7 @@ def record_from(data: dict[str, Any]) -> LedgerRecord:
         report=data.get("report"),
         slot=data.get("slot"),
         failure=Failure.from_json(data.get("failure")),
+        rate=data.get("rate"),
     )
 
 
@@ -123,6 +125,7 @@ def upsert(doc: dict[str, Any], record: LedgerRecord, now: float) -> None:
                 existing[field] = fresh[field]
             existing["report"] = fresh["report"] or existing.get("report")
             existing["failure"] = fresh["failure"] or existing.get("failure")
+            existing["rate"] = fresh["rate"] or existing.get("rate")
             return
     doc["records"].append(fresh)
 

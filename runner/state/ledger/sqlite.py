@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated REAL NOT NULL,
     slot REAL,
     failure TEXT,
+    rate REAL,
     PRIMARY KEY (target, name, generation)
 );
 CREATE TABLE IF NOT EXISTS history (
@@ -76,7 +77,9 @@ class SqliteLedger:
             self.conn.execute("ALTER TABLE jobs ADD COLUMN slot REAL")
         if "failure" not in columns:  # … or before failure reasons were kept
             self.conn.execute("ALTER TABLE jobs ADD COLUMN failure TEXT")
-        self._columns = columns | {"slot", "failure"}
+        if "rate" not in columns:  # … or before rates were kept
+            self.conn.execute("ALTER TABLE jobs ADD COLUMN rate REAL")
+        self._columns = columns | {"slot", "failure", "rate"}
 
     def close(self) -> None:
         """Close the database."""
@@ -104,7 +107,9 @@ class SqliteLedger:
 
     def _select(self, tail: str) -> list[LedgerRecord]:
         # A ledger read without migrating it may lack the newer columns.
-        newer = ", ".join(f"j.{c}" if c in self._columns else "NULL" for c in ("slot", "failure"))
+        newer = ", ".join(
+            f"j.{c}" if c in self._columns else "NULL" for c in ("slot", "failure", "rate")
+        )
         rows = self.conn.execute(
             "SELECT j.target, j.name, j.generation, j.job_id, j.spec_hash, j.status, j.total, "
             "j.succeeded, j.failed, j.created, j.terminated, j.immutable, j.staged, j.report, "
@@ -128,6 +133,7 @@ class SqliteLedger:
                     r[13],
                     r[14],
                     Failure.from_json(r[15]) if r[15] else None,
+                    r[16],
                 )
                 for r in rows
             ]
@@ -137,13 +143,14 @@ class SqliteLedger:
         self.conn.execute(
             "INSERT INTO jobs (target, name, generation, job_id, spec_hash, status, total, "
             "succeeded, failed, created, terminated, immutable, staged, report, updated, slot, "
-            "failure) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "failure, rate) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (target, name, generation) "
             "DO UPDATE SET status=excluded.status, total=excluded.total, "
             "succeeded=excluded.succeeded, failed=excluded.failed, "
             "terminated=excluded.terminated, updated=excluded.updated, "
             "report=coalesce(excluded.report, jobs.report), "
-            "failure=coalesce(excluded.failure, jobs.failure)",
+            "failure=coalesce(excluded.failure, jobs.failure), "
+            "rate=coalesce(excluded.rate, jobs.rate)",
             (
                 record.target,
                 record.name,
@@ -162,6 +169,7 @@ class SqliteLedger:
                 time.time(),
                 record.slot,
                 record.failure.to_json() if record.failure else None,
+                record.rate,
             ),
         )
 
