@@ -31,7 +31,9 @@ __all__ = ["COMMANDS", "app", "load_commands", "main"]
 COMMANDS: dict[str, str] = {
     "demo": "demo",
     "engine": "engine",
+    "init": "init",
     "jobs": "jobs",
+    "objects": "objects",
     "plan": "reconcile",
     "apply": "reconcile",
     "reconcile": "reconcile",

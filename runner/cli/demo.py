@@ -1,4 +1,8 @@
-"""`batchctl demo init`: the sample objects the example campaign in jobs.d works on."""
+"""`batchctl demo init`: the sample objects the example campaign in jobs.d works on.
+
+The same doors as `batchctl objects mb` and `put` (stores.transfer), with the samples
+made in memory.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +16,12 @@ from runner.cli import exitcodes
 from runner.cli.app import app
 from runner.cli.project import DirOption, jobs_folder
 from runner.cli.targets import local_backend
-from runner.stores.base import ObjectStore, StoreError
+from runner.stores.transfer import make_bucket, put_missing
 
 demo_app = typer.Typer(help="The example campaign's sample data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 
 MONTHS, DAYS, PER_DAY = 12, 28, 30
-
-
-def _exists(store: ObjectStore, bucket: str, key: str) -> bool:
-    try:
-        store.head(bucket, key)
-    except StoreError:
-        return False
-    return True
 
 
 def sample_objects(folder: Path) -> list[tuple[str, str, bytes]]:
@@ -64,14 +60,8 @@ def init(
     with local_backend(jobs, target) as backend:
         store = backend.store
         for bucket in ("logs", "archive", "reports", "contracts"):
-            store.create_bucket(bucket)
-        created = kept = 0
-        for bucket, key, body in sample_objects(jobs):
-            if _exists(store, bucket, key):
-                kept += 1
-                continue
-            store.put(bucket, key, body, content_type="text/plain")
-            created += 1
+            make_bucket(store, bucket)
+        created, kept = put_missing(store, sample_objects(jobs), content_type="text/plain")
         typer.echo(
             f"demo data in {backend.target.store}: {created:,} objects created, "
             f"{kept:,} already there (buckets logs, archive, reports, contracts)"

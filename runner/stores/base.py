@@ -138,6 +138,10 @@ class ObjectStore(Protocol):
         """Whether ``bucket`` exists."""
         ...
 
+    def list_buckets(self) -> list[str]:
+        """The names of every bucket, sorted."""
+        ...
+
     def create_bucket(
         self, bucket: str, *, versioning: bool = False, object_lock: bool = False
     ) -> None:

@@ -191,6 +191,11 @@ class S3ObjectStore:
             raise error from exc
         return True
 
+    def list_buckets(self) -> list[str]:
+        """ListBuckets: every bucket of these credentials, sorted."""
+        answer = self._call(self.client.list_buckets)
+        return sorted(str(b["Name"]) for b in answer.get("Buckets", []))
+
     def create_bucket(
         self, bucket: str, *, versioning: bool = False, object_lock: bool = False
     ) -> None:

@@ -289,7 +289,7 @@ def test_the_campaign_duration_is_its_critical_path() -> None:
 def test_the_project_prices_are_checked_with_file_and_line() -> None:
     from runner.spec.project import parse_project
 
-    config, errors = parse_project(
+    _config, errors = parse_project(
         "batchctl.yaml",
         "pricing:\n  aws:\n    eu-west-1: {job: 0.25, objekt: 1.0}\n  azure:\n    x-1: {job: 1}\n",
     )

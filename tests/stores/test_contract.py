@@ -234,3 +234,9 @@ def test_bucket_names_cannot_escape(store: ObjectStore) -> None:
     for bucket in ("..", ".batchctl-store", "a/b"):
         with pytest.raises(StoreError):
             store.put(bucket, "k", b"x")
+
+
+def test_buckets_are_listed(store: ObjectStore, request: pytest.FixtureRequest) -> None:
+    deviation(request, seaweedfs="lists no bucket without IAM identities (an empty owner)")
+    assert store.list_buckets() == ["dst", "locked", "src", "ver"]
+    assert store.bucket_exists("src")

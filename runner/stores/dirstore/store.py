@@ -182,13 +182,23 @@ class DirStore:
             return False
         return True
 
+    def list_buckets(self) -> builtins.list[str]:
+        """Every bucket folder (the sidecar's folder starts with a dot: never a bucket)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in os.scandir(self.root)
+            if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)
+        )
+
     def create_bucket(
         self, bucket: str, *, versioning: bool = False, object_lock: bool = False
     ) -> None:
         """Create the bucket folder (and record its versioning); object lock needs no setup."""
         check_bucket_name(bucket)
         (self.root / bucket).mkdir(exist_ok=True)
-        self._sidecar.set_versioning(bucket, versioning)
+        self._sidecar.set_versioning(bucket, versioning or object_lock)
 
     # -- reading -------------------------------------------------------------
 
