@@ -61,3 +61,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     module = sys.modules.get("tests.serve.test_conformance")
     if module is not None and all(module.CHECKED.values()):
         terminalreporter.write_line(f"S3 Control conformance: {module._counts()}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stress tests marked `slow` run only when asked for (`pytest -m slow`)."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="a slow stress test: run it with `pytest -m slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from runner.engine.batches import check_executor
 from runner.engine.lock import worker_lock, worker_running
 from runner.engine.service import Clock, Engine
 from runner.engine.worker import Notify, Worker
@@ -145,8 +146,13 @@ class LocalBackend:
             yield exc.holder or Holder(0, "?", "?")
             return
         stop = threading.Event()
+        try:
+            worker = self.worker(notify=notify)
+        except BaseException:
+            lock.release()
+            raise
         thread = threading.Thread(
-            target=self.worker(notify=notify).run,
+            target=worker.run,
             kwargs={"stop": stop},
             name=f"engine-{self.state_dir.name}",
             daemon=True,
@@ -174,7 +180,12 @@ class LocalBackend:
             self.worker(notify=notify).run(once=once, stop=stop)
 
     def worker(self, *, notify: Notify | None = None) -> Worker:
-        """A worker for this target (the caller must hold ``worker_lock()``)."""
+        """A worker for this target (the caller must hold ``worker_lock()``).
+
+        Raises JobServiceError when the target's executor cannot run here (Dask missing):
+        said before any job starts, not left Active with nothing running it.
+        """
+        check_executor(self.target.executor)
         return Worker(
             self.engine,
             self.store,
@@ -182,6 +193,12 @@ class LocalBackend:
             workers=self.target.workers,
             workdir=self.project_root,
             notify=notify,
+            executor=self.target.executor,
+            # What a process or a Dask worker opens the store from: no secret in it.
+            store_description={
+                "store": self.target.model_dump(mode="json", by_alias=True)["store"],
+                "root": str(self.project_root.resolve()),
+            },
         )
 
     def close(self) -> None:

@@ -25,15 +25,19 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from runner.engine.batches import BatchRunner, DaskPool, Pool, ProcessPool
 from runner.engine.executor import JobRunner
 from runner.engine.manifests import ManifestError, manifest_tasks
 from runner.engine.reports import write_report
 from runner.engine.service import Engine, JobRow
 from runner.jobs.errors import JobServiceError
 from runner.jobs.status import JobStatus
+from runner.spec.models import Executor
 from runner.stores.base import ObjectStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,8 @@ class Worker:
         workdir: Path | None = None,
         poll_seconds: float = 0.25,
         notify: Notify | None = None,
+        executor: Executor | None = None,
+        store_description: dict[str, Any] | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -78,8 +84,13 @@ class Worker:
         self.workdir = workdir
         self.poll_seconds = poll_seconds
         self.notify = notify
-        self.runners: dict[str, JobRunner] = {}
+        self.executor = executor if executor is not None and executor.choice != "threads" else None
+        self.store_description = store_description
+        self.runners: dict[str, JobRunner | BatchRunner] = {}
         self._wake = threading.Event()
+        self._pool: Pool | None = None
+        self._down_until: float | None = None  # the pool is gone: jobs wait until then
+        self._down_for = 1.0
 
     # -- the loop --------------------------------------------------------------
 
@@ -110,6 +121,69 @@ class Worker:
         for runner in self.runners.values():
             runner.join()
         self.runners.clear()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    # -- the executor (processes or Dask) -------------------------------------------
+
+    def _open_pool(self) -> Pool:
+        if self._pool is None:
+            assert self.executor is not None
+            if self.executor.processes is not None:
+                self._pool = ProcessPool(self.executor.processes.count)
+            else:
+                assert self.executor.dask is not None
+                self._pool = DaskPool(
+                    self.executor.dask.scheduler, retries=self.executor.dask.retries
+                )
+        return self._pool
+
+    def _pool_ready(self) -> bool:
+        """Whether jobs may start: always on threads; on a pool, unless it went away and
+        has not answered since (asked again with a growing wait, up to a minute)."""
+        if self.executor is None or self._down_until is None:
+            return True
+        if time.monotonic() < self._down_until:
+            return False
+        if self._open_pool().healthy():
+            log.warning("%s is back: paused jobs resume", self._open_pool().name)
+            self._down_until = None
+            self._down_for = 1.0
+            return True
+        self._down_for = min(self._down_for * 2, 60.0)
+        self._down_until = time.monotonic() + self._down_for
+        return False
+
+    def _runner(self, job: JobRow) -> JobRunner | BatchRunner:
+        if self.executor is None:
+            return JobRunner(
+                self.engine,
+                self.store,
+                job,
+                workers=self.workers,
+                workdir=self.workdir,
+                on_progress=self.wake,
+            )
+        pool = self._open_pool()
+        settings = self.executor.processes or self.executor.dask
+        assert settings is not None
+        assert self.store_description is not None
+        # Enough batches out to keep every process (or a cluster's worker threads) busy
+        # while the coordinator records the ones back — and no more: a pause or a cancel
+        # waits for the batches out.
+        width = pool.capacity()
+        return BatchRunner(
+            self.engine,
+            job,
+            pool,
+            self.store_description,
+            batch=settings.batch,
+            in_flight=max(2, 2 * width),
+            retries=self.executor.dask.retries if self.executor.dask else 1,
+            workdir=self.workdir,
+            on_progress=self.wake,
+        )
 
     def idle(self) -> bool:
         """Nothing can move without a person: no job is on its way anywhere."""
@@ -137,15 +211,8 @@ class Worker:
         changed |= self._share_slots()
         for job in self.engine.jobs_in([S.ACTIVE]):
             runner = self.runners.get(job.id)
-            if runner is None:
-                self.runners[job.id] = JobRunner(
-                    self.engine,
-                    self.store,
-                    job,
-                    workers=self.workers,
-                    workdir=self.workdir,
-                    on_progress=self.wake,
-                )
+            if runner is None and self._pool_ready():
+                self.runners[job.id] = self._runner(job)
                 changed = True
         return changed
 
@@ -250,6 +317,14 @@ class Worker:
             del self.runners[job_id]
             changed = True
             job = runner.job
+            lost = getattr(runner, "lost", None)
+            if lost is not None:
+                # The pool went away: the job pauses, says why, and resumes once it is back
+                # (its unrecorded tasks are still pending).
+                self._down_until = time.monotonic() + self._down_for
+                if self._move(job, S.ACTIVE, S.PAUSING, lost):
+                    self._move(job, S.PAUSING, S.PAUSED, lost)
+                continue
             if runner.exhausted and not self.engine.tasks.has_pending(job.pk):
                 self._move(job, S.ACTIVE, S.COMPLETING, "all tasks ran")
         return changed
@@ -285,7 +360,10 @@ class Worker:
                         job, S.ACTIVE, S.PAUSING, "a higher-priority job is ready"
                     )
                     occupied += 1
+        ready = self._pool_ready()
         for job in candidates:
+            if not ready:
+                break
             if job.id in chosen and job.status in (S.READY, S.PAUSED) and occupied < self.slots:
                 reason = "resumed" if job.status is S.PAUSED else "running"
                 if self._move(job, job.status, S.ACTIVE, reason):

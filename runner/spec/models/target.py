@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     ConfigDict,
@@ -61,6 +61,55 @@ Store = Annotated[
 STORE_TAGS = frozenset({"dir", "s3"})
 
 
+class ThreadsExecutor(Model):
+    """Tasks on threads of the engine's own process (`workers` of them per Active job)."""
+
+
+class ProcessesExecutor(Model):
+    """Tasks in batches on a pool of processes on this machine, for more than one core."""
+
+    count: int = Field(default=2, ge=1, le=256, strict=True)
+    """Processes in the pool."""
+    batch: int = Field(default=500, ge=1, le=50_000, strict=True)
+    """Tasks sent to a process at once."""
+
+
+_SCHEDULER = r"(tcp|tls|inproc)://[^\s/]+"
+
+
+class DaskExecutor(Model):
+    """Tasks in batches on a Dask distributed cluster (`pip install 'batchctl[dask]'`).
+
+    The engine stays the coordinator: job state, priorities and results stay in its
+    SQLite here; workers build their store clients from their own environment.
+    """
+
+    scheduler: Annotated[
+        str,
+        matcher(_SCHEDULER, "must be a Dask scheduler address such as tcp://10.0.0.5:8786"),
+        Field(json_schema_extra={"pattern": f"^{_SCHEDULER}$"}),
+    ]
+    """The scheduler's address, e.g. tcp://10.0.0.5:8786."""
+    batch: int = Field(default=1000, ge=1, le=50_000, strict=True)
+    """Tasks sent to a worker at once (scheduling cost per task falls as batches grow)."""
+    retries: int = Field(default=3, ge=0, le=20, strict=True)
+    """Times a batch whose worker died is run again elsewhere before its tasks fail."""
+
+
+class Executor(OneOf):
+    """Who runs an Active job's tasks: exactly one of threads, processes, dask."""
+
+    model_config = ConfigDict(json_schema_extra=one_of_schema)
+    _empty_ok: ClassVar[frozenset[str]] = frozenset({"threads"})
+
+    threads: ThreadsExecutor | None = None
+    """Threads of the engine's process (the default)."""
+    processes: ProcessesExecutor | None = None
+    """A pool of processes on this machine."""
+    dask: DaskExecutor | None = None
+    """A Dask distributed cluster."""
+
+
 class LocalTarget(Model):
     """The embedded engine on this machine."""
 
@@ -72,6 +121,9 @@ class LocalTarget(Model):
     """Jobs that may be Active at once."""
     workers: int = Field(default=16, ge=1, le=1024, strict=True)
     """Task threads per Active job."""
+    executor: Executor = Field(default_factory=lambda: Executor(threads=ThreadsExecutor()))
+    """Who runs the tasks: {threads: {}} (default), {processes: {count: N}} or
+    {dask: {scheduler: tcp://HOST:8786}}."""
 
 
 _ACCOUNT = r"[0-9]{12}"
