@@ -407,7 +407,7 @@ class DaskPool:
         """The cluster's worker threads now (at least 1: workers may join later)."""
         try:
             threads = self._connect().nthreads()
-        except Exception:  # noqa: BLE001 - asked again at the next job
+        except Exception:  # asked again at the next job
             return 1
         return max(1, sum(int(n) for n in threads.values()))
 

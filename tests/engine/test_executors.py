@@ -383,3 +383,124 @@ def test_the_dask_executor_without_dask_says_how_to_install_it(
     with pytest.raises(JobServiceError, match=r"pip install 'batchctl\[dask\]'"):
         check_executor(executor)
     assert "pip install 'batchctl[dask]'" in DASK_MISSING
+
+
+# -- through batchctl reconcile ----------------------------------------------------------
+
+
+def _status_json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    import json
+
+    from runner.cli import main
+
+    capsys.readouterr()
+    main(["status", "-o", "json"])
+    loaded: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return loaded
+
+
+def test_the_example_campaign_on_dask(
+    tmp_path: Path,
+    cluster: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """jobs.d with its local target on the cluster: the same `batchctl reconcile`."""
+    import shutil
+
+    from runner.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "jobs.d", tmp_path / "jobs.d")
+    targets = tmp_path / "jobs.d" / "targets.yaml"
+    targets.write_text(
+        targets.read_text().replace(
+            "    workers: 16 ",
+            f"    executor: {{dask: {{scheduler: '{cluster.scheduler_address}', batch: 500}}}}\n"
+            "    workers: 16 ",
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate"]) == 0
+    assert main(["demo", "init"]) == 0
+    until_done = ["reconcile", "--until-done", "--interval", "0.3", "--timeout", "300"]
+    assert main(until_done) == 0
+    assert "done: 4 final, 0 need attention, 1 awaiting a person" in capsys.readouterr().out
+    assert main(["jobs", "confirm", "delete-2024-originals"]) == 0
+    assert main(until_done) == 0
+    assert "done: 5 final, 0 need attention, 0 awaiting a person" in capsys.readouterr().out
+    for action in _status_json(capsys)["actions"]:
+        progress = action["progress"]
+        assert action["status"] == "Complete", action
+        assert progress["succeeded"] == progress["total"] > 0, action
+    assert main(["report", "tag-2024-logs", "-o", "json"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"]["tasks"] == report["totals"]["succeeded"] == 10_080
+
+
+def test_a_copy_job_on_seaweedfs_with_dask(
+    tmp_path: Path,
+    engine: Engine,
+    seaweedfs_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    running: Any,
+) -> None:
+    """Workers open the store from its description and their own environment's keys."""
+    import uuid
+
+    from runner.stores.s3 import S3ObjectStore
+    from tests.servers import CREDENTIALS
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
+    suffix = uuid.uuid4().hex[:8]
+    src, dst = f"src-{suffix}", f"dst-{suffix}"
+    s3 = S3ObjectStore(seaweedfs_endpoint, "us-east-1", credentials=CREDENTIALS)
+    for bucket in (src, dst):
+        s3.create_bucket(bucket)
+    for index in range(300):
+        s3.put(src, f"photos/{index:04d}.jpg", f"photo {index}".encode())
+    own = _cluster()  # spawned now: its workers have the keys in their environment
+    try:
+        description = {
+            "store": {"s3": {"endpointUrl": seaweedfs_endpoint}},
+            "root": str(tmp_path),
+        }
+        assert "secret" not in str(description).lower()
+        executor = Executor.model_validate(
+            {"dask": {"scheduler": own.scheduler_address, "batch": 50}}
+        )
+        worker = Worker(engine, s3, executor=executor, store_description=description)
+        running(worker)
+        job_id = engine.create_job(
+            request({"copy": {"bucket": dst}}, {"generate": {"bucket": src, "prefix": "photos/"}})
+        )
+        _wait(lambda: engine.describe_job(job_id).status is S.COMPLETE, 180)
+        progress = engine.describe_job(job_id).progress
+        assert (progress.succeeded, progress.failed) == (300, 0)
+        with s3.open(dst, "photos/0123.jpg") as copied:
+            assert copied.read() == b"photo 123"
+    finally:
+        own.close()
+        s3.close()
+
+
+def test_a_100000_task_tag_job_on_dask(
+    tmp_path: Path, engine: Engine, cluster: Any, running: Any
+) -> None:
+    store = DirStore(tmp_path / "objects")
+    store.create_bucket("logs")
+    store.create_bucket("reports")
+    with store.session():
+        for index in range(100_000):
+            store.put("logs", f"data/{index:06d}.txt", b"x")
+    worker = Worker(
+        engine, store, executor=_dask(cluster, 2000), store_description=_description(tmp_path)
+    )
+    running(worker)
+    job_id = engine.create_job(request(TAG, GEN, report=REPORT))
+    _wait(lambda: engine.describe_job(job_id).status is S.COMPLETE, 1200)
+    _exactly_once(engine, job_id, store, 100_000)
+    store.close()
