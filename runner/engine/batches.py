@@ -334,7 +334,7 @@ class ProcessPool:
         from concurrent.futures import ProcessPoolExecutor
 
         if getattr(self._pool, "_broken", False):
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._retire()
             self._pool = ProcessPoolExecutor(self.count, mp_context=self._context)
         return True
 
@@ -348,9 +348,20 @@ class ProcessPool:
 
         return isinstance(exc, BrokenProcessPool)
 
+    def _retire(self) -> None:
+        """End a broken pool: its surviving processes are stopped, not waited for (a
+        process left running would hold the engine's exit until its batch ended)."""
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            if process.is_alive():
+                process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
     def close(self) -> None:
         """Stop the processes."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if getattr(self._pool, "_broken", False):
+            self._retire()
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskPool:

@@ -504,3 +504,25 @@ def test_a_100000_task_tag_job_on_dask(
     _wait(lambda: engine.describe_job(job_id).status is S.COMPLETE, 1200)
     _exactly_once(engine, job_id, store, 100_000)
     store.close()
+
+
+def test_a_process_killed_pauses_the_job_and_a_new_pool_finishes_it(
+    tmp_path: Path, engine: Engine, store: DirStore, running: Callable[[Worker], _Running]
+) -> None:
+    """A killed process breaks the whole pool: the job pauses with the reason, the pool is
+    replaced, and the job resumes and ends with every task recorded once."""
+    put_objects(store, 60)
+    executor = Executor.model_validate({"processes": {"count": 2, "batch": 5}})
+    worker = Worker(engine, store, executor=executor, store_description=_description(tmp_path))
+    running(worker)
+    job_id = engine.create_job(request(_slow(0.01), GEN, report=REPORT))
+    _wait(lambda: engine.describe_job(job_id).progress.succeeded >= 5)
+    pool = worker._pool
+    assert pool is not None
+    victim = next(iter(pool._pool._processes))  # type: ignore[attr-defined]
+    os.kill(victim, signal.SIGKILL)
+    _wait(lambda: engine.describe_job(job_id).status is S.COMPLETE, 180)
+    assert "Paused" in history(engine, job_id)
+    reasons = [why for _, _, new, why in engine.events(job_id) if new == "Paused"]
+    assert any("the process pool (2) is unavailable" in (why or "") for why in reasons)
+    _exactly_once(engine, job_id, store, 60)
