@@ -188,7 +188,8 @@ def _load(folder: str | Path) -> SpecSet:
     specs.errors.extend(check_all(specs))
     if root.is_dir():  # the project's batchctl.yaml is part of what validate checks
         try:
-            load_project(project)
+            config = load_project(project)
+            specs.pricing = {str(backend): regions for backend, regions in config.pricing.items()}
         except SpecInvalid as exc:
             specs.errors.extend(exc.errors)
     specs.errors.sort()

@@ -284,18 +284,15 @@ class Controller:
     def estimate(self, plan: Plan, *, listing_limit: int = LISTING_LIMIT) -> Estimate:
         """The cost and duration of the jobs ``plan`` would create (objects counted, and
         a listing made, here: see reconcile.estimate)."""
-        own = jobsdir.load_project(self.project_root).pricing
-        book = PriceBook({str(backend): regions for backend, regions in own.items()})
         return estimate_plan(
             plan,
             self.desired,
             {loaded.key: loaded for loaded in self.specs.jobs},
             self.specs.targets,
             self.services,
-            self.ledger.records(),
+            self.ledger,
             self.project_root,
-            book,
-            ledger=self.ledger,
+            PriceBook(self.specs.pricing),
             listing_limit=listing_limit,
         )
 

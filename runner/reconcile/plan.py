@@ -538,7 +538,7 @@ def _has_priority(kind: str) -> bool:
     return caps is None or caps.priority
 
 
-def _lists_until_deleted(kind: str) -> bool:
+def _deletes_jobs(kind: str) -> bool:
     caps = CAPABILITIES.get(kind)
     return caps is not None and caps.deletes_jobs
 
@@ -613,7 +613,7 @@ def _plan(
         if key in wanted or not current.listed:
             continue
         if current.status.final:
-            if prune and _lists_until_deleted(target_kinds.get(key[0], "")):
+            if prune and _deletes_jobs(target_kinds.get(key[0], "")):
                 orphans.append(
                     Action(
                         ActionKind.DELETE,

@@ -84,6 +84,8 @@ class SpecSet:
     manifest_digests: dict[tuple[str, str], str] = field(default_factory=dict)
     # Names of BatchJobs that failed validation (their errors already say why).
     invalid_job_names: set[str] = field(default_factory=set)
+    # batchctl.yaml's `pricing:` as read with the specs (backend → region → item → USD).
+    pricing: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def resource_count(self) -> int:

@@ -50,6 +50,8 @@ def test_example_campaign_end_to_end(campaign: Path, capsys: pytest.CaptureFixtu
     # five jobs still to create (two behind their dependencies), on a folder store: free
     assert estimate.startswith("Estimate: $0.00 for the 5 job(s) still to create;")
     assert "≈ 10,080 objects · $0.00 (folder store: no fees) · duration no estimate yet" in out
+    assert main(["plan", "--max-cost", "0"]) == 0  # wholly known, and not above the bound
+    capsys.readouterr()
     assert main(["plan", "-o", "json"]) == 0
     view = json.loads(capsys.readouterr().out)
     assert view["summary"]["create"] == 3
