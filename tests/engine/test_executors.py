@@ -27,7 +27,7 @@ from runner.engine.worker import Worker
 from runner.jobs.status import JobStatus
 from runner.spec.models import Executor
 from runner.stores.dirstore import DirStore
-from tests.engine.conftest import history, put_objects, request
+from tests.engine.conftest import history, put_objects, request, until
 
 # Dask's scheduler serves /metrics over HTTP on its host (loopback here) at 8787 and warns
 # when a second cluster finds the port taken; its closing leaves sockets to the collector.
@@ -52,10 +52,7 @@ def _description(root: Path) -> dict[str, Any]:
 
 
 def _wait(check: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+    until(check, None, timeout)
 
 
 def _exactly_once(engine: Engine, job_id: str, store: DirStore, total: int) -> None:
